@@ -1,0 +1,1 @@
+"""Getting datasets and writing them as class-per-folder image trees."""
