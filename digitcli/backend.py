@@ -1,6 +1,7 @@
 """Import Keras (and its backend) only when a command needs it, without start-up noise."""
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -30,6 +31,7 @@ def import_keras():
     if "keras" in sys.modules:
         return sys.modules["keras"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("absl").setLevel(logging.ERROR)
     with quiet_stderr():
         import keras
 

@@ -3,6 +3,7 @@
 Each command imports its heavy dependencies inside its body, so `--help` is instant.
 """
 
+import os
 import sys
 
 import click
@@ -17,6 +18,9 @@ class Group(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:  # output piped into `head` and the like
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
@@ -65,6 +69,109 @@ def export(data_dir, dataset, source, force):
     for name in names:
         click.echo(f"{name:>{width}}  " + "  ".join(f"{c.get(name, 0):>10}" for c in summary.counts.values()))
     click.echo(f"{'total':>{width}}  " + "  ".join(f"{sum(c.values()):>10}" for c in summary.counts.values()))
+
+
+@cli.command()
+@click.option("--data-dir", default="data", show_default=True, type=click.Path(file_okay=False),
+              help="Holds train/<class>/ and validation/<class>/ image folders.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Default: the model's (cnn: 4).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--weights", default="mnist_neuronet.h5", show_default=True, type=click.Path(dir_okay=False),
+              help="Where to save the best epoch's model; sidecar files go beside it.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Makes a CPU run repeatable.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its last completed epoch.")
+@click.option("--force", is_flag=True, help="Replace an existing weights file.")
+@click.option("--model", "model_name", default="cnn", show_default=True, help="See `digitcli models`.")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Peak learning rate. Default: the model's.")
+@click.option("--augment/--no-augment", default=None, help="On-the-fly augmentation. Default: the model's.")
+@click.option("--mixed-precision", is_flag=True, help="float16 compute for GPUs that benefit.")
+def train(data_dir, epochs, batch_size, weights, seed, resume, force, model_name, learning_rate, augment,
+          mixed_precision):
+    """Train a model on class-per-folder images (DIR/train, DIR/validation)."""
+    from digitcli.training import TrainConfig, train as run
+
+    config = TrainConfig(data_dir, epochs, batch_size, weights, seed, resume, force, model_name,
+                         learning_rate, augment, mixed_precision)
+    result = run(config, say=click.echo)
+    best = result.best_val_accuracy
+    total = sum(h["seconds"] for h in result.history)
+    click.echo(f"Done: best validation accuracy {100 * best:.2f}% at epoch {result.best_epoch} "
+               f"({len(result.history)} epochs, {total:.0f}s of training on {result.device}).")
+    files = result.files
+    click.echo(f"Saved {files.h5} (+ {files.onnx.name}, {files.history.name}, {files.plot.name}, "
+               f"{files.resume_state.name})")
+    if result.onnx_error:
+        click.echo(f"Warning: no ONNX export ({result.onnx_error}); predict will retry or use Keras.", err=True)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--weights", default="mnist_neuronet.h5", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Also show the next most likely classes.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def predict(paths, weights, top_k, as_json):
+    """Classify images (files or folders, searched recursively)."""
+    import json
+
+    from digitcli.inference import Classifier
+    from digitcli.predict import expand_paths, predict_files
+
+    files, problems = expand_paths(paths)
+    classifier = Classifier(weights)
+    if len(files) < 2000:
+        results = problems + predict_files(files, classifier, top_k)
+    else:
+        with click.progressbar(length=len(files), label=f"Reading {len(files)} images", file=sys.stderr) as bar:
+            results = problems + predict_files(files, classifier, top_k, progress=bar.update)
+    if as_json:
+        for r in results:
+            click.echo(json.dumps(r.as_json(), ensure_ascii=False))
+    elif len(results) == 1 and not results[0].error:
+        r = results[0]
+        click.echo(f"I think this digit is a {r.class_name} with {100 * r.confidence:.1f}% confidence."
+                   + "".join(f" Next: {name} ({100 * p:.1f}%)." for name, p in r.top_k))
+    else:
+        width = max(len(r.path) for r in results)
+        for r in results:
+            if not r.error:
+                extra = "".join(f"  {name} {100 * p:5.1f}%" for name, p in r.top_k)
+                click.echo(f"{r.path:<{width}}  {r.class_name}  {100 * r.confidence:5.1f}%{extra}")
+    failed = [r for r in results if r.error]
+    if not as_json:
+        for r in failed:
+            click.echo(f"Error: {r.path}: {r.error}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--data-dir", default="data/validation", show_default=True, type=click.Path(file_okay=False),
+              help="A class-per-folder tree: DIR/<class>/<image>.")
+@click.option("--weights", default="mnist_neuronet.h5", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--report-dir", default="reports", show_default=True, type=click.Path(file_okay=False),
+              help="Where confusion_matrix.png, misclassified.png and report.json go.")
+def evaluate(data_dir, weights, report_dir):
+    """Score a model on labelled folders; write pictures and a JSON report."""
+    from digitcli.evaluate import as_text, evaluate_folder, write_reports
+
+    ev = evaluate_folder(data_dir, weights)
+    click.echo(as_text(ev))
+    written = write_reports(ev, report_dir)
+    click.echo("\nWrote " + ", ".join(str(p) for p in written))
+
+
+@cli.command()
+def models():
+    """List the models `train --model` offers, with parameter counts."""
+    from digitcli.models import MODELS, build_model
+
+    click.echo(f"{'name':<10} {'parameters':>11}  {'epochs':>6}  {'augment':>7}  description")
+    for name, recipe in MODELS.items():
+        params = build_model(name, 10).count_params()
+        click.echo(f"{name:<10} {params:>11,}  {recipe.epochs:>6}  {'yes' if recipe.augment else 'no':>7}  "
+                   f"{recipe.summary}")
 
 
 def main():

@@ -1,0 +1,101 @@
+"""Score a model on a class-per-folder tree: accuracy, per-class table, confusion matrix."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digitcli.artifacts import write_json
+from digitcli.folders import describe_skipped, load_labelled
+from digitcli.inference import Classifier
+
+WORST_SHOWN = 32
+
+
+@dataclass
+class Evaluation:
+    class_names: list
+    y_true: np.ndarray
+    probabilities: np.ndarray
+    images: np.ndarray
+    paths: list
+    skipped: list
+
+    @property
+    def y_pred(self):
+        return self.probabilities.argmax(1)
+
+    @property
+    def accuracy(self):
+        return float((self.y_pred == self.y_true).mean())
+
+    @property
+    def confusion(self):
+        """Rows: true class; columns: predicted class."""
+        n = len(self.class_names)
+        return np.bincount(self.y_true * n + self.y_pred, minlength=n * n).reshape(n, n)
+
+    def per_class(self):
+        """{class: {precision, recall, f1, support}}."""
+        m = self.confusion
+        hits, predicted, support = np.diag(m), m.sum(0), m.sum(1)
+        precision = np.divide(hits, predicted, out=np.zeros(len(hits)), where=predicted > 0)
+        recall = np.divide(hits, support, out=np.zeros(len(hits)), where=support > 0)
+        f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(len(hits)),
+                       where=precision + recall > 0)
+        return {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                       "support": int(support[i])} for i, name in enumerate(self.class_names)}
+
+    def worst_mistakes(self, limit=WORST_SHOWN):
+        """Indices of wrong predictions, most confident first."""
+        wrong = np.nonzero(self.y_pred != self.y_true)[0]
+        confidence = self.probabilities[wrong, self.y_pred[wrong]]
+        return wrong[np.argsort(-confidence, kind="stable")][:limit]
+
+
+def evaluate_folder(data_dir, weights, progress=None, say=None):
+    """Run the model in `weights` over DATA_DIR/<class>/* (classes must match the model's)."""
+    classifier = Classifier(weights) if say is None else Classifier(weights, say=say)
+    data = load_labelled(data_dir, classifier.class_names, progress)
+    return Evaluation(data.class_names, data.y, classifier.predict(data.x), data.x, data.paths, data.skipped)
+
+
+def as_text(ev):
+    """Accuracy, per-class table and confusion matrix, as printed."""
+    names = ev.class_names
+    w = max(8, *(len(n) for n in names))
+    lines = [f"Accuracy: {100 * ev.accuracy:.2f}% ({int((ev.y_pred == ev.y_true).sum())} of {len(ev.y_true)})"]
+    if ev.skipped:
+        lines.append(describe_skipped(ev.skipped))
+    lines += ["", f"{'class':>{w}}  precision  recall     f1  support"]
+    for name, row in ev.per_class().items():
+        lines.append(f"{name:>{w}}  {row['precision']:9.4f}  {row['recall']:6.4f}  {row['f1']:.4f}  {row['support']:7d}")
+    m = ev.confusion
+    cell = max(5, len(str(m.max())) + 1, *(len(n) + 1 for n in names))
+    lines += ["", "Confusion matrix (rows: true class, columns: predicted)",
+              f"{'':>{w}}" + "".join(f"{n:>{cell}}" for n in names)]
+    lines += [f"{names[i]:>{w}}" + "".join(f"{v:>{cell}}" for v in m[i]) for i in range(len(names))]
+    return "\n".join(lines)
+
+
+def write_reports(ev, report_dir):
+    """confusion_matrix.png, misclassified.png and report.json under `report_dir`."""
+    from digitcli.plots import plot_confusion, plot_mistakes
+
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    worst = ev.worst_mistakes()
+    names = ev.class_names
+    plot_confusion(ev.confusion, names, report_dir / "confusion_matrix.png")
+    plot_mistakes(ev.images[worst], [names[i] for i in ev.y_true[worst]], [names[i] for i in ev.y_pred[worst]],
+                  ev.probabilities[worst, ev.y_pred[worst]], report_dir / "misclassified.png")
+    report = {
+        "accuracy": ev.accuracy, "count": int(len(ev.y_true)), "class_names": names,
+        "per_class": ev.per_class(), "confusion_matrix": ev.confusion.tolist(),
+        "worst_mistakes": [{"path": str(ev.paths[i]), "true": names[ev.y_true[i]], "predicted": names[ev.y_pred[i]],
+                            "confidence": float(ev.probabilities[i, ev.y_pred[i]])} for i in worst],
+        "skipped": [{"path": str(p), "error": why} for p, why in ev.skipped],
+    }
+    write_json(report_dir / "report.json", report)
+    return [report_dir / n for n in ("confusion_matrix.png", "misclassified.png", "report.json")]
+

@@ -1,0 +1,88 @@
+"""Class-per-folder image trees: ROOT/<class>/* -> arrays in MNIST form."""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digitcli.errors import DigitcliError
+from digitcli.images import ImageReadError, find_images, read_image
+from digitcli.preprocess import SIZE, NoInkError, to_mnist
+
+CHUNK = 256
+
+
+@dataclass
+class LabelledImages:
+    """Images in MNIST form with integer labels into `class_names`."""
+
+    class_names: list
+    x: np.ndarray  # (N, 28, 28) uint8
+    y: np.ndarray  # (N,) int32
+    paths: list
+    skipped: list  # (path, reason) for files that could not be used
+
+
+def class_folders(root):
+    """Sorted class names under `root`; clear errors for a missing or empty tree."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DigitcliError(f"folder not found: {root}")
+    names = sorted(d.name for d in os.scandir(root) if d.is_dir() and not d.name.startswith("."))
+    if not names:
+        raise DigitcliError(f"{root} has no class folders (expected {root}/<class>/<image>)")
+    return names
+
+
+def load_labelled(root, class_names=None, progress=None):
+    """Load ROOT/<class>/* images; `class_names` (e.g. the model's) must match the folders."""
+    names = class_folders(root)
+    if class_names is not None and list(class_names) != names:
+        raise DigitcliError(
+            f"{root} has classes {', '.join(names)} but {', '.join(class_names)} were expected"
+        )
+    paths, labels = [], []
+    for label, name in enumerate(names):
+        found = find_images(Path(root, name))
+        if not found:
+            raise DigitcliError(f"class folder {Path(root, name)} holds no images")
+        paths += found
+        labels += [label] * len(found)
+    x, failures = load_images(paths, progress)
+    keep = np.array([i not in failures for i in range(len(paths))], bool)
+    skipped = [(paths[i], failures[i]) for i in sorted(failures)]
+    if not keep.any():
+        raise DigitcliError(f"none of the {len(paths)} images under {root} could be read ({skipped[0][1]})")
+    return LabelledImages(names, x[keep], np.array(labels, np.int32)[keep],
+                          [p for p, k in zip(paths, keep) if k], skipped)
+
+
+def load_images(paths, progress=None):
+    """Read and preprocess `paths` in parallel: (N, 28, 28) uint8 array, {index: error}."""
+    x = np.zeros((len(paths), SIZE, SIZE), np.uint8)
+    failures = {}
+
+    def work(start):
+        for i in range(start, min(start + CHUNK, len(paths))):
+            try:
+                x[i] = to_mnist(read_image(paths[i]))
+            except (ImageReadError, NoInkError) as exc:
+                failures[i] = str(exc)
+        return min(CHUNK, len(paths) - start)
+
+    with ThreadPoolExecutor(max_workers=min(4, (os.cpu_count() or 1) + 1)) as pool:
+        for done in pool.map(work, range(0, len(paths), CHUNK)):
+            if progress:
+                progress(done)
+    return x, failures
+
+
+def describe_skipped(skipped, limit=3):
+    """'N images skipped (a: why, b: why, ...)' or '' when none were."""
+    if not skipped:
+        return ""
+    shown = "; ".join(f"{p}: {why}" for p, why in skipped[:limit])
+    more = f"; and {len(skipped) - limit} more" if len(skipped) > limit else ""
+    return f"{len(skipped)} unreadable image(s) skipped ({shown}{more})"

@@ -1,0 +1,65 @@
+"""Fast inference: the ONNX export run by OpenCV's DNN module, no Keras import.
+
+The export must match the .h5 byte for byte (SHA-256 recorded at export). A missing or
+stale export is rebuilt from the .h5 once (this needs Keras); if that is impossible,
+inference falls back to Keras itself, and says so.
+"""
+
+import sys
+
+import cv2
+import numpy as np
+
+from digitcli import artifacts
+from digitcli.augment import to_model_input
+from digitcli.errors import DigitcliError
+
+BATCH = 1000
+
+
+class Classifier:
+    """Class probabilities for MNIST-form uint8 images, from weights NAME.h5."""
+
+    def __init__(self, weights, say=lambda line: print(line, file=sys.stderr)):
+        self.files = artifacts.ModelFiles(artifacts.Path(weights))
+        if not self.files.h5.is_file():
+            raise DigitcliError(f"weights file not found: {self.files.h5} (train one with `digitcli train`)")
+        meta = artifacts.onnx_in_step(self.files)
+        if meta is None:
+            meta = self.rebuild_export(say)
+        self.class_names = meta["class_names"]
+        self.meta = meta
+
+    def rebuild_export(self, say):
+        say(f"Note: {self.files.onnx} is missing or older than {self.files.h5}; rebuilding it.")
+        artifacts.read_h5_meta(self.files.h5)  # a clear error for files that are not ours
+        try:
+            artifacts.export_onnx(self.files)
+        except DigitcliError:
+            raise
+        except Exception as exc:  # exporters fail in many ways; Keras itself still works
+            say(f"Note: ONNX export failed ({exc.__class__.__name__}); using Keras directly (slower).")
+            self.keras_model, meta = artifacts.load_keras_model(self.files.h5)
+            return meta
+        return artifacts.onnx_in_step(self.files)
+
+    def predict(self, images):
+        """(N, 28, 28) uint8 -> (N, classes) float32 probabilities."""
+        if len(images) == 0:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        if hasattr(self, "keras_model"):
+            return np.asarray(self.keras_model.predict(to_model_input(images), verbose=0))
+        net = self.network()
+        parts = []
+        for start in range(0, len(images), BATCH):
+            net.setInput(to_model_input(images[start:start + BATCH]))
+            parts.append(net.forward().reshape(-1, len(self.class_names)))
+        return np.concatenate(parts)
+
+    def network(self):
+        if not hasattr(self, "net"):
+            try:
+                self.net = cv2.dnn.readNetFromONNX(str(self.files.onnx))
+            except cv2.error as exc:
+                raise DigitcliError(f"{self.files.onnx}: OpenCV cannot run this export ({exc.msg.strip()})") from exc
+        return self.net

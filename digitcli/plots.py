@@ -1,0 +1,87 @@
+"""Pictures people look at: training curves, confusion matrix, worst mistakes.
+
+matplotlib runs headless (Agg); every figure shares one style.
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from digitcli.artifacts import atomic_path  # noqa: E402
+
+STYLE = {
+    "figure.dpi": 100, "savefig.dpi": 120, "font.size": 10, "axes.titlesize": 12,
+    "axes.titleweight": "bold", "axes.spines.top": False, "axes.spines.right": False,
+    "axes.grid": True, "grid.alpha": 0.3,
+}
+TRAIN_COLOUR, VAL_COLOUR = "#1f77b4", "#d62728"
+
+
+def save(fig, path):
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def plot_history(history, path):
+    """Loss and accuracy per epoch, training vs validation, best epoch marked."""
+    epochs = [h["epoch"] for h in history]
+    best = max(history, key=lambda h: h["val_accuracy"])
+    with plt.rc_context(STYLE):
+        fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+        ax_loss.plot(epochs, [h["loss"] for h in history], "o-", color=TRAIN_COLOUR, label="training")
+        ax_loss.plot(epochs, [h["val_loss"] for h in history], "o-", color=VAL_COLOUR, label="validation")
+        ax_loss.set(title="Loss", xlabel="epoch", ylabel="cross-entropy")
+        ax_acc.plot(epochs, [100 * h["accuracy"] for h in history], "o-", color=TRAIN_COLOUR, label="training")
+        ax_acc.plot(epochs, [100 * h["val_accuracy"] for h in history], "o-", color=VAL_COLOUR, label="validation")
+        ax_acc.annotate(f"best {100 * best['val_accuracy']:.2f}%", (best["epoch"], 100 * best["val_accuracy"]),
+                        textcoords="offset points", xytext=(0, -18), ha="center", color=VAL_COLOUR)
+        ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="%")
+        for ax in (ax_loss, ax_acc):
+            ax.set_xticks(epochs)
+            ax.legend()
+        fig.suptitle(f"Training history ({len(history)} epochs)")
+        save(fig, path)
+
+
+def plot_confusion(matrix, class_names, path):
+    """Heatmap of counts: rows true class, columns predicted; diagonal in its own colour."""
+    matrix = np.asarray(matrix)
+    n = len(class_names)
+    size = max(5, 0.6 * n + 2)
+    off_diagonal = matrix * (1 - np.eye(n, dtype=matrix.dtype))
+    with plt.rc_context({**STYLE, "axes.grid": False}):
+        fig, ax = plt.subplots(figsize=(size + 1, size))
+        shown = ax.imshow(off_diagonal, cmap="Reds", vmin=0, vmax=max(1, off_diagonal.max()))
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="mistakes")
+        for i in range(n):
+            for j in range(n):
+                if matrix[i, j]:
+                    ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+                            color="#1a7f37" if i == j else ("white" if off_diagonal[i, j] > 0.6 * off_diagonal.max()
+                                                           else "black"),
+                            fontweight="bold" if i == j else "normal")
+        ax.set_xticks(range(n), class_names, rotation=45 if max(map(len, class_names)) > 2 else 0)
+        ax.set_yticks(range(n), class_names)
+        ax.set(xlabel="predicted class", ylabel="true class")
+        accuracy = np.trace(matrix) / max(1, matrix.sum())
+        ax.set_title(f"Confusion matrix: {100 * accuracy:.2f}% correct of {matrix.sum()}")
+        save(fig, path)
+
+
+def plot_mistakes(images, true_names, predicted_names, confidences, path, columns=8):
+    """Grid of misclassified images, most confident mistakes first."""
+    count = len(images)
+    rows = max(1, -(-count // columns))
+    with plt.rc_context({**STYLE, "axes.grid": False}):
+        fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.9 * rows + 0.6), squeeze=False)
+        for k, ax in enumerate(axes.flat):
+            ax.axis("off")
+            if k < count:
+                ax.imshow(images[k], cmap="gray", vmin=0, vmax=255)
+                ax.set_title(f"true {true_names[k]}\npred {predicted_names[k]} {100 * confidences[k]:.0f}%",
+                             fontsize=8, fontweight="normal", color="#b00020")
+        fig.suptitle(f"Worst mistakes ({count} shown, most confident first)" if count else "No mistakes")
+        save(fig, path)

@@ -1,0 +1,64 @@
+"""Predict the class of image files and folders of images."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from digitcli.folders import load_images
+from digitcli.images import find_images
+from digitcli.inference import Classifier
+
+
+@dataclass
+class Prediction:
+    path: str
+    class_name: str = None
+    confidence: float = None
+    top_k: list = field(default_factory=list)  # [(class, probability), ...] after the first
+    error: str = None
+
+    def as_json(self):
+        if self.error:
+            return {"path": self.path, "error": self.error}
+        out = {"path": self.path, "class": self.class_name, "confidence": round(self.confidence, 6)}
+        if self.top_k:
+            out["top_k"] = [[name, round(p, 6)] for name, p in self.top_k]
+        return out
+
+
+def expand_paths(paths):
+    """Files as given and images found under folders; problems become Predictions with errors."""
+    files, problems = [], []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = find_images(path)
+            files += found
+            if not found:
+                problems.append(Prediction(str(raw), error="folder holds no images"))
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append(Prediction(str(raw), error="file not found"))
+    return files, problems
+
+
+def predict_paths(paths, weights, top_k=1):
+    """A Prediction per image under `paths` (errors included), in the order found."""
+    files, problems = expand_paths(paths)
+    return problems + predict_files(files, Classifier(weights), top_k)
+
+
+def predict_files(files, classifier, top_k=1, progress=None):
+    """A Prediction per image file, in order; unreadable files get an error."""
+    images, failures = load_images(files, progress)
+    ok = [i for i in range(len(files)) if i not in failures]
+    probabilities = classifier.predict(images[ok])
+    names = classifier.class_names
+    results = {i: Prediction(str(files[i]), error=failures[i]) for i in failures}
+    for i, p in zip(ok, probabilities):
+        ranked = np.argsort(-p)[:max(1, top_k)]
+        results[i] = Prediction(str(files[i]), names[ranked[0]], float(p[ranked[0]]),
+                                [(names[j], float(p[j])) for j in ranked[1:]])
+    return [results[i] for i in range(len(files))]

@@ -1,0 +1,178 @@
+"""Train a model from DIR/train/<class>/ and DIR/validation/<class>/ folders."""
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from digitcli import artifacts
+from digitcli.augment import AugmentedEpochs, to_model_input
+from digitcli.backend import device_description, import_keras
+from digitcli.errors import DigitcliError
+from digitcli.folders import describe_skipped, load_labelled
+from digitcli.models import build_model, get_recipe
+
+WARMUP_EPOCHS = 0.3  # linear warm-up, then cosine decay to zero over the run
+
+
+@dataclass
+class TrainConfig:
+    data_dir: str = "data"
+    epochs: int = None  # None: the model's default
+    batch_size: int = 64
+    weights: str = "mnist_neuronet.h5"
+    seed: int = 0
+    resume: bool = False
+    force: bool = False
+    model: str = "cnn"
+    learning_rate: float = None  # None: the model's default
+    augment: bool = None  # None: the model's default
+    mixed_precision: bool = False
+
+
+@dataclass
+class TrainResult:
+    files: artifacts.ModelFiles
+    history: list
+    best_epoch: int
+    best_val_accuracy: float
+    device: str
+    skipped: list = field(default_factory=list)
+    onnx_error: str = None
+
+
+def train(config, say=print, extra_callbacks=()):
+    """Run training as configured; `say` receives the lines a user should see."""
+    recipe = get_recipe(config.model)
+    epochs = config.epochs or recipe.epochs
+    files = artifacts.ModelFiles(Path(config.weights))
+    check_outputs(files, config)
+    state = read_history(files) if config.resume else None
+
+    train_set = load_labelled(Path(config.data_dir, "train"))
+    val_set = load_labelled(Path(config.data_dir, "validation"), train_set.class_names)
+    for name, part in (("train", train_set), ("validation", val_set)):
+        if part.skipped:
+            say(f"Warning: {name}: {describe_skipped(part.skipped)}")
+    if state and state["class_names"] != train_set.class_names:
+        raise DigitcliError(f"cannot resume: {files.resume_state} was trained on other classes")
+    say(f"Data: {len(train_set.y)} training and {len(val_set.y)} validation images, "
+        f"{len(train_set.class_names)} classes ({', '.join(train_set.class_names)})")
+
+    keras = import_keras()
+    keras.utils.set_random_seed(config.seed)
+    make_deterministic(keras)
+    if config.mixed_precision:
+        keras.config.set_dtype_policy("mixed_float16")
+    device = device_description()
+    say(f"Device: {device}")
+
+    augment = recipe.augment if config.augment is None else config.augment
+    if state:
+        model = keras.models.load_model(files.resume_state)
+        history, done = state["history"], len(state["history"])
+        if done >= epochs:
+            raise DigitcliError(f"{files.resume_state} already has {done} epochs; ask for more with --epochs")
+        say(f"Resuming {config.model} after epoch {done} of {epochs}")
+    else:
+        model = build_model(config.model, len(train_set.class_names))
+        steps_per_epoch = -(-len(train_set.y) // config.batch_size)
+        compile_model(keras, model, recipe, config, epochs * steps_per_epoch)
+        history, done = [], 0
+
+    meta = {"model": config.model, "class_names": train_set.class_names, "seed": config.seed,
+            "batch_size": config.batch_size, "augment": augment, "epochs": epochs}
+    saver = epoch_saver(keras, files, meta, history, say, epochs)
+    validation = (to_model_input(val_set.x), val_set.y)
+    progress_bar = 1 if sys.stdout.isatty() else 0
+    with AugmentedEpochs(train_set.x, train_set.y, augment, config.seed) as feeder:
+        for epoch in range(done, epochs):
+            x, y = feeder.get(epoch, prefetch_next=epoch + 1 < epochs)
+            model.fit(x, y, batch_size=config.batch_size, validation_data=validation, initial_epoch=epoch,
+                      epochs=epoch + 1, shuffle=False, verbose=progress_bar, callbacks=[saver, *extra_callbacks])
+
+    best = max(history, key=lambda h: h["val_accuracy"])
+    onnx_error = None
+    try:
+        artifacts.export_onnx(files)
+    except Exception as exc:  # the .h5 is what matters; predict can rebuild the export
+        onnx_error = f"{exc.__class__.__name__}: {exc}"
+    plot_history(files, history)
+    return TrainResult(files, history, best["epoch"], best["val_accuracy"], device,
+                       train_set.skipped + val_set.skipped, onnx_error)
+
+
+def check_outputs(files, config):
+    """Never replace a model the user has unless asked; resume needs its state file."""
+    if config.resume:
+        if not files.resume_state.is_file() or not files.history.is_file():
+            raise DigitcliError(f"nothing to resume: {files.resume_state} not found")
+    elif files.h5.exists() and not config.force:
+        raise DigitcliError(
+            f"{files.h5} exists; pass --resume to continue its training, --force to replace it, "
+            "or --weights to write another file"
+        )
+    if not files.h5.parent.is_dir():
+        raise DigitcliError(f"folder for --weights does not exist: {files.h5.parent}")
+
+
+def read_history(files):
+    try:
+        return json.loads(files.history.read_text())
+    except (OSError, ValueError) as exc:
+        raise DigitcliError(f"cannot resume: {files.history} unreadable ({exc})") from exc
+
+
+def make_deterministic(keras):
+    """With --seed, a CPU run repeats exactly (TensorFlow needs its own switch)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def compile_model(keras, model, recipe, config, total_steps):
+    """Adam with a short warm-up and cosine decay; cross-entropy over integer labels."""
+    learning_rate = config.learning_rate or recipe.learning_rate
+    warmup = int(total_steps * WARMUP_EPOCHS / max(1, config.epochs or recipe.epochs))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=learning_rate / 10, decay_steps=max(1, total_steps - warmup),
+        warmup_target=learning_rate, warmup_steps=warmup, alpha=0.0,
+    )
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+
+
+def epoch_saver(keras, files, meta, history, say, epochs):
+    """A Keras callback: after each epoch, save resume state, history and the best weights."""
+
+    class EpochSaver(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.perf_counter() - self.started
+            row = {"epoch": epoch + 1, "seconds": round(seconds, 2),
+                   **{k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")}}
+            improved = row["val_accuracy"] > max((h["val_accuracy"] for h in history), default=-1.0)
+            history.append(row)
+            if improved:
+                artifacts.save_model_h5(self.model, files.h5, {
+                    **meta, "best_epoch": row["epoch"], "val_accuracy": row["val_accuracy"]})
+            with artifacts.atomic_path(files.resume_state) as tmp:
+                self.model.save(tmp)
+            artifacts.write_json(files.history, {**meta, "history": history})
+            say(f"Epoch {row['epoch']}/{epochs}: loss {row['loss']:.4f}, accuracy {row['accuracy']:.4f}, "
+                f"val_accuracy {row['val_accuracy']:.4f}, {seconds:.1f}s"
+                + (f" -> saved {files.h5}" if improved else ""))
+
+    return EpochSaver()
+
+
+def plot_history(files, history):
+    from digitcli.plots import plot_history as draw
+
+    draw(history, files.plot)

@@ -1,0 +1,71 @@
+"""The shared preprocessing: MNIST files unchanged, drawings brought to MNIST form."""
+
+import cv2
+import numpy as np
+import pytest
+
+from data_tools.drawings import make_drawing
+from digitcli.augment import random_affine
+from digitcli.preprocess import NoInkError, to_mnist
+
+
+def test_mnist_style_images_come_through_unchanged(mnist):
+    for digit in mnist["x_test"][:500]:
+        assert to_mnist(digit) is digit
+
+
+def similarity(a, b):
+    """Best pixel correlation over shifts of up to 2 pixels (centring differs by rounding)."""
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    return max(np.corrcoef(np.roll(a, (dy, dx), (0, 1)).ravel(), b.ravel())[0, 1]
+               for dy in range(-2, 3) for dx in range(-2, 3))
+
+
+def centre_of_mass(image):
+    m = cv2.moments(image.astype(np.float32))
+    return m["m10"] / m["m00"], m["m01"] / m["m00"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_drawings_become_mnist_form(mnist, seed):
+    rng = np.random.default_rng(seed)
+    digit = mnist["x_test"][seed]
+    out = to_mnist(make_drawing(digit, rng))
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+    assert out[0].max() == out[-1].max() == out[:, 0].max() == out[:, -1].max() == 0  # dark frame
+    assert out.max() == 255
+    cx, cy = centre_of_mass(out)
+    assert abs(cx - 13.5) < 1 and abs(cy - 13.5) < 1
+    ys, xs = np.nonzero(out > 64)
+    assert max(np.ptp(ys), np.ptp(xs)) <= 20
+    # the same digit as MNIST's own rendering, up to resampling: strongly correlated
+    assert similarity(out, digit) > 0.75
+
+
+def test_sixteen_bit_and_inverted_images(mnist):
+    digit = mnist["x_test"][0]
+    inverted16 = (65535 - digit.astype(np.uint16) * 257)
+    big = cv2.resize(inverted16, (112, 112), interpolation=cv2.INTER_NEAREST)
+    out = to_mnist(big)
+    assert similarity(out, digit) > 0.9
+
+
+@pytest.mark.parametrize("image", [
+    np.zeros((50, 50), np.uint8),
+    np.full((40, 60, 3), 230, np.uint8),
+    np.dstack([np.full((30, 30, 3), 255, np.uint8), np.zeros((30, 30), np.uint8)]),  # fully transparent
+])
+def test_blank_images_have_no_ink(image):
+    with pytest.raises(NoInkError):
+        to_mnist(image)
+
+
+def test_augmentation_keeps_digits_recognisable_and_never_flips(mnist):
+    digits = mnist["x_test"][:64]
+    warped = random_affine(digits, np.random.default_rng(0))
+    assert warped.shape == digits.shape and warped.dtype == np.uint8
+    assert not np.array_equal(warped, digits)
+    kept = np.mean([similarity(a, b) for a, b in zip(digits, warped)])
+    mirrored = np.mean([similarity(a[:, ::-1], b) for a, b in zip(digits, warped)])
+    assert kept > 0.6 and kept > mirrored + 0.15
+    assert np.array_equal(warped, random_affine(digits, np.random.default_rng(0)))
