@@ -116,15 +116,15 @@ def predict(paths, weights, top_k, as_json):
     import json
 
     from digitcli.inference import Classifier
-    from digitcli.predict import expand_paths, predict_files
+    from digitcli.predict import expand_paths, predict_items
 
-    files, problems = expand_paths(paths)
+    items = expand_paths(paths)
     classifier = Classifier(weights)
-    if len(files) < 2000:
-        results = problems + predict_files(files, classifier, top_k)
+    if len(items) < 2000:
+        results = predict_items(items, classifier, top_k)
     else:
-        with click.progressbar(length=len(files), label=f"Reading {len(files)} images", file=sys.stderr) as bar:
-            results = problems + predict_files(files, classifier, top_k, progress=bar.update)
+        with click.progressbar(length=len(items), label=f"Reading {len(items)} images", file=sys.stderr) as bar:
+            results = predict_items(items, classifier, top_k, progress=bar.update)
     if as_json:
         for r in results:
             click.echo(json.dumps(r.as_json(), ensure_ascii=False))

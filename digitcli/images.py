@@ -11,6 +11,7 @@ from PIL import Image, UnidentifiedImageError
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 MAX_PIXELS = 50_000_000  # refuse larger images before decoding them
 Image.MAX_IMAGE_PIXELS = None  # the check below is ours, with a clearer message
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # we report failures ourselves
 
 
 class ImageReadError(ValueError):

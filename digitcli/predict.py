@@ -28,26 +28,30 @@ class Prediction:
 
 
 def expand_paths(paths):
-    """Files as given and images found under folders; problems become Predictions with errors."""
-    files, problems = [], []
+    """In the order given: image files (Path), images found under folders, and for
+    paths that yield nothing, a Prediction carrying the error."""
+    items = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = find_images(path)
-            files += found
-            if not found:
-                problems.append(Prediction(str(raw), error="folder holds no images"))
+            items += find_images(path) or [Prediction(str(raw), error="folder holds no images")]
         elif path.exists():
-            files.append(path)
+            items.append(path)
         else:
-            problems.append(Prediction(str(raw), error="file not found"))
-    return files, problems
+            items.append(Prediction(str(raw), error="file not found"))
+    return items
 
 
-def predict_paths(paths, weights, top_k=1):
-    """A Prediction per image under `paths` (errors included), in the order found."""
-    files, problems = expand_paths(paths)
-    return problems + predict_files(files, Classifier(weights), top_k)
+def predict_paths(paths, weights, top_k=1, progress=None):
+    """A Prediction per image under `paths` (errors included), in the order given."""
+    return predict_items(expand_paths(paths), Classifier(weights), top_k, progress)
+
+
+def predict_items(items, classifier, top_k=1, progress=None):
+    """Predict the Path items of `expand_paths`, keeping its errors in place."""
+    files = [item for item in items if isinstance(item, Path)]
+    predictions = iter(predict_files(files, classifier, top_k, progress))
+    return [next(predictions) if isinstance(item, Path) else item for item in items]
 
 
 def predict_files(files, classifier, top_k=1, progress=None):

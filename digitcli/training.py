@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from digitcli import artifacts
 from digitcli.augment import AugmentedEpochs, to_model_input
