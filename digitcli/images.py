@@ -1,4 +1,4 @@
-"""Find and read image files: OpenCV decodes, Pillow reads the header first."""
+"""Find and read image files: OpenCV decodes; Pillow explains the files it cannot."""
 
 import io
 import os
@@ -6,11 +6,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+
+from digitcli import MAX_IMAGE_PIXELS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-MAX_PIXELS = 50_000_000  # refuse larger images before decoding them
-Image.MAX_IMAGE_PIXELS = None  # the check below is ours, with a clearer message
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # we report failures ourselves
 
 
@@ -41,23 +40,27 @@ def read_image(path):
         raise ImageReadError(f"cannot read file ({exc.strerror})") from exc
     if not data:
         raise ImageReadError("empty file")
-    check_header(data)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        raise ImageReadError("cannot decode image (truncated or corrupt)")
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # OpenCV refuses images above OPENCV_IO_MAX_IMAGE_PIXELS this way
+        image = None
+    if image is None or image.size == 0 or image.shape[0] * image.shape[1] > MAX_IMAGE_PIXELS:
+        raise ImageReadError(why_undecodable(data))
     return image
 
 
-def check_header(data):
-    """Read only the header; refuse files that are not images or too large to decode."""
+def why_undecodable(data):
+    """Why OpenCV could not use `data`: Pillow reads just the header to tell."""
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = None  # our own limit applies, with a clearer message
     try:
         with Image.open(io.BytesIO(data)) as header:
             width, height = header.size
-    except UnidentifiedImageError as exc:
-        raise ImageReadError("not an image file") from exc
+    except UnidentifiedImageError:
+        return "not an image file"
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageReadError(f"cannot decode image ({exc})") from exc
-    if width * height > MAX_PIXELS:
-        raise ImageReadError(
-            f"image is {width}x{height}, above the {MAX_PIXELS // 1_000_000} Mpx limit; scale it down first"
-        )
+        return f"cannot decode image ({exc})"
+    if width * height > MAX_IMAGE_PIXELS:
+        return f"image is {width}x{height}, above the {MAX_IMAGE_PIXELS // 1_000_000} Mpx limit; scale it down first"
+    return "cannot decode image (truncated or corrupt)"
