@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 from digitcli.artifacts import atomic_path  # noqa: E402
 
 STYLE = {
-    "figure.dpi": 100, "savefig.dpi": 120, "font.size": 10, "axes.titlesize": 12,
+    "figure.dpi": 100, "savefig.dpi": 100, "font.size": 10, "axes.titlesize": 12,
     "axes.titleweight": "bold", "axes.spines.top": False, "axes.spines.right": False,
     "axes.grid": True, "grid.alpha": 0.3,
 }
@@ -72,16 +72,25 @@ def plot_confusion(matrix, class_names, path):
 
 
 def plot_mistakes(images, true_names, predicted_names, confidences, path, columns=8):
-    """Grid of misclassified images, most confident mistakes first."""
+    """Grid of misclassified images, most confident mistakes first, labelled under each.
+
+    One montage in one axes: much faster to draw than a subplot per image."""
     count = len(images)
     rows = max(1, -(-count // columns))
+    tile, gap, label = 28, 4, 16  # pixels: image, space around it, room for its label
+    cell_w, cell_h = tile + gap, tile + gap + label
+    canvas = np.full((rows * cell_h, columns * cell_w), 255, np.uint8)
+    for k in range(count):
+        r, c = divmod(k, columns)
+        canvas[r * cell_h + gap:r * cell_h + gap + tile, c * cell_w + gap // 2:c * cell_w + gap // 2 + tile] = images[k]
     with plt.rc_context({**STYLE, "axes.grid": False}):
-        fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.9 * rows + 0.6), squeeze=False)
-        for k, ax in enumerate(axes.flat):
-            ax.axis("off")
-            if k < count:
-                ax.imshow(images[k], cmap="gray", vmin=0, vmax=255)
-                ax.set_title(f"true {true_names[k]}\npred {predicted_names[k]} {100 * confidences[k]:.0f}%",
-                             fontsize=8, fontweight="normal", color="#b00020")
-        fig.suptitle(f"Worst mistakes ({count} shown, most confident first)" if count else "No mistakes")
+        fig, ax = plt.subplots(figsize=(1.5 * columns, 2.0 * rows + 0.5))
+        ax.imshow(canvas, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.axis("off")
+        for k in range(count):
+            r, c = divmod(k, columns)
+            ax.text(c * cell_w + cell_w / 2 - 0.5, r * cell_h + gap + tile + 1, f"true {true_names[k]}\n"
+                    f"pred {predicted_names[k]} {100 * confidences[k]:.0f}%", ha="center", va="top",
+                    fontsize=8, color="#b00020")
+        ax.set_title(f"Worst mistakes ({count} shown, most confident first)" if count else "No mistakes")
         save(fig, path)
