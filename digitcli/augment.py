@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-ROTATION_DEG = 10.0
-SCALE = 0.10  # zoom in or out by up to 10%
-SHEAR = 0.15  # horizontal shear factor
-SHIFT_PX = 2.5
+ROTATION_DEG = 8.0
+SCALE = 0.08  # zoom in or out by up to 8%
+SHEAR = 0.10  # horizontal shear factor
+SHIFT_PX = 2.0
 
 
 def random_affine(images, rng):

@@ -75,7 +75,7 @@ def export(data_dir, dataset, source, force):
 @click.option("--data-dir", default="data", show_default=True, type=click.Path(file_okay=False),
               help="Holds train/<class>/ and validation/<class>/ image folders.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Default: the model's (cnn: 4).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--weights", default="mnist_neuronet.h5", show_default=True, type=click.Path(dir_okay=False),
               help="Where to save the best epoch's model; sidecar files go beside it.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Makes a CPU run repeatable.")

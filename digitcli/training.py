@@ -21,7 +21,7 @@ WARMUP_EPOCHS = 0.3  # linear warm-up, then cosine decay to zero over the run
 class TrainConfig:
     data_dir: str = "data"
     epochs: int = None  # None: the model's default
-    batch_size: int = 64
+    batch_size: int = 128
     weights: str = "mnist_neuronet.h5"
     seed: int = 0
     resume: bool = False
