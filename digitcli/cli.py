@@ -126,18 +126,18 @@ def predict(paths, weights, top_k, as_json):
         with click.progressbar(length=len(items), label=f"Reading {len(items)} images", file=sys.stderr) as bar:
             results = predict_items(items, classifier, top_k, progress=bar.update)
     if as_json:
-        for r in results:
-            click.echo(json.dumps(r.as_json(), ensure_ascii=False))
+        lines = [json.dumps(r.as_json(), ensure_ascii=False) for r in results]
     elif len(results) == 1 and not results[0].error:
         r = results[0]
-        click.echo(f"I think this digit is a {r.class_name} with {100 * r.confidence:.1f}% confidence."
-                   + "".join(f" Next: {name} ({100 * p:.1f}%)." for name, p in r.top_k))
+        lines = [f"I think this digit is a {r.class_name} with {100 * r.confidence:.1f}% confidence."
+                 + "".join(f" Next: {name} ({100 * p:.1f}%)." for name, p in r.top_k)]
     else:
         width = max(len(r.path) for r in results)
-        for r in results:
-            if not r.error:
-                extra = "".join(f"  {name} {100 * p:5.1f}%" for name, p in r.top_k)
-                click.echo(f"{r.path:<{width}}  {r.class_name}  {100 * r.confidence:5.1f}%{extra}")
+        lines = [f"{r.path:<{width}}  {r.class_name}  {100 * r.confidence:5.1f}%"
+                 + "".join(f"  {name} {100 * p:5.1f}%" for name, p in r.top_k)
+                 for r in results if not r.error]
+    if lines:
+        click.echo("\n".join(lines))  # one write: 10,000 echo calls cost a tenth of a second
     failed = [r for r in results if r.error]
     if not as_json:
         for r in failed:

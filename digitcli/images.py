@@ -17,21 +17,35 @@ class ImageReadError(ValueError):
     """A file that cannot be used as an image; the message says why."""
 
 
-def is_image_file(path):
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES and not Path(path).name.startswith(".")
+def is_image_file(name):
+    """True for a file name with an image suffix that is not hidden."""
+    return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES and not name.startswith(".")
 
 
 def find_images(folder):
-    """Image files under `folder`, recursively, in a stable order."""
+    """Paths (str) of the image files under `folder`, recursively, in a stable order."""
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(root, f) for f in sorted(files) if is_image_file(f)]
+        found += [os.path.join(root, f) for f in sorted(files) if is_image_file(f)]
     return found
 
 
 def read_image(path):
     """Decode `path` as stored (8/16-bit, gray/BGR/BGRA); raise ImageReadError if unusable."""
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # fastest; releases the GIL
+    except cv2.error:  # OpenCV refuses images above OPENCV_IO_MAX_IMAGE_PIXELS this way
+        image = None
+    if image is None:  # a bad file, or a path imread cannot open: decode from bytes to tell
+        image = decode_bytes(path)
+    if image.shape[0] * image.shape[1] > MAX_IMAGE_PIXELS:  # OPENCV_IO_MAX_IMAGE_PIXELS set higher
+        raise ImageReadError(too_large(image.shape[1], image.shape[0]))
+    return image
+
+
+def decode_bytes(path):
+    """Decode the bytes of `path` (paths that imread cannot open), or say why that fails."""
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError as exc:
@@ -42,9 +56,9 @@ def read_image(path):
         raise ImageReadError("empty file")
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error:  # OpenCV refuses images above OPENCV_IO_MAX_IMAGE_PIXELS this way
+    except cv2.error:
         image = None
-    if image is None or image.size == 0 or image.shape[0] * image.shape[1] > MAX_IMAGE_PIXELS:
+    if image is None:
         raise ImageReadError(why_undecodable(data))
     return image
 
@@ -62,5 +76,9 @@ def why_undecodable(data):
     except (OSError, ValueError, SyntaxError) as exc:
         return f"cannot decode image ({exc})"
     if width * height > MAX_IMAGE_PIXELS:
-        return f"image is {width}x{height}, above the {MAX_IMAGE_PIXELS // 1_000_000} Mpx limit; scale it down first"
+        return too_large(width, height)
     return "cannot decode image (truncated or corrupt)"
+
+
+def too_large(width, height):
+    return f"image is {width}x{height}, above the {MAX_IMAGE_PIXELS // 1_000_000} Mpx limit; scale it down first"

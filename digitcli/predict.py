@@ -28,7 +28,7 @@ class Prediction:
 
 
 def expand_paths(paths):
-    """In the order given: image files (Path), images found under folders, and for
+    """In the order given: image files (str paths), images found under folders, and for
     paths that yield nothing, a Prediction carrying the error."""
     items = []
     for raw in paths:
@@ -36,7 +36,7 @@ def expand_paths(paths):
         if path.is_dir():
             items += find_images(path) or [Prediction(str(raw), error="folder holds no images")]
         elif path.exists():
-            items.append(path)
+            items.append(str(raw))
         else:
             items.append(Prediction(str(raw), error="file not found"))
     return items
@@ -48,21 +48,27 @@ def predict_paths(paths, weights, top_k=1, progress=None):
 
 
 def predict_items(items, classifier, top_k=1, progress=None):
-    """Predict the Path items of `expand_paths`, keeping its errors in place."""
-    files = [item for item in items if isinstance(item, Path)]
+    """Predict the path items of `expand_paths`, keeping its errors in place."""
+    files = [item for item in items if not isinstance(item, Prediction)]
     predictions = iter(predict_files(files, classifier, top_k, progress))
-    return [next(predictions) if isinstance(item, Path) else item for item in items]
+    return [item if isinstance(item, Prediction) else next(predictions) for item in items]
 
 
 def predict_files(files, classifier, top_k=1, progress=None):
     """A Prediction per image file, in order; unreadable files get an error."""
     images, failures = load_images(files, progress)
-    ok = [i for i in range(len(files)) if i not in failures]
+    ok = np.array([i not in failures for i in range(len(files))], bool)
     probabilities = classifier.predict(images[ok])
+    ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :max(1, top_k)]
+    top_p = np.take_along_axis(probabilities, ranked, axis=1).tolist()
     names = classifier.class_names
-    results = {i: Prediction(str(files[i]), error=failures[i]) for i in failures}
-    for i, p in zip(ok, probabilities):
-        ranked = np.argsort(-p)[:max(1, top_k)]
-        results[i] = Prediction(str(files[i]), names[ranked[0]], float(p[ranked[0]]),
-                                [(names[j], float(p[j])) for j in ranked[1:]])
-    return [results[i] for i in range(len(files))]
+    ranked_names = [[names[j] for j in row] for row in ranked.tolist()]
+    found = iter(zip(ranked_names, top_p))
+    results = []
+    for i, path in enumerate(files):
+        if i in failures:
+            results.append(Prediction(path, error=failures[i]))
+        else:
+            classes, p = next(found)
+            results.append(Prediction(path, classes[0], p[0], list(zip(classes[1:], p[1:]))))
+    return results
