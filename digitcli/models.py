@@ -21,14 +21,15 @@ class Recipe:
     epochs: int
     learning_rate: float
     augment: bool
+    label_smoothing: float = 0.0
 
 
 MODELS = {}
 
 
-def recipe(name, summary, epochs, learning_rate, augment):
+def recipe(name, summary, epochs, learning_rate, augment, label_smoothing=0.0):
     def register(build):
-        MODELS[name] = Recipe(name, build, summary, epochs, learning_rate, augment)
+        MODELS[name] = Recipe(name, build, summary, epochs, learning_rate, augment, label_smoothing)
         return build
 
     return register
@@ -50,7 +51,7 @@ def build_model(name, num_classes):
     return keras.Sequential([keras.Input(INPUT_SHAPE), *body], name=name)
 
 
-@recipe("cnn", "custom CNN: conv 16x5x5, pool, conv 32x5x5, pool, dense 1000", 4, 3e-3, True)
+@recipe("cnn", "custom CNN: conv 16x5x5, pool, conv 32x5x5, pool, dense 1000", 4, 3e-3, True, label_smoothing=0.1)
 def cnn(layers, num_classes):
     return [
         layers.Conv2D(16, 5, activation="relu"), layers.MaxPooling2D(2),
