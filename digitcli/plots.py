@@ -37,7 +37,8 @@ def plot_history(history, path):
         ax_acc.plot(epochs, [100 * h["accuracy"] for h in history], "o-", color=TRAIN_COLOUR, label="training")
         ax_acc.plot(epochs, [100 * h["val_accuracy"] for h in history], "o-", color=VAL_COLOUR, label="validation")
         ax_acc.annotate(f"best {100 * best['val_accuracy']:.2f}%", (best["epoch"], 100 * best["val_accuracy"]),
-                        textcoords="offset points", xytext=(0, -18), ha="center", color=VAL_COLOUR)
+                        textcoords="offset points", xytext=(-6, 8), ha="right", color=VAL_COLOUR)
+        ax_acc.margins(y=0.12)  # room for the label above the curves
         ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="%")
         for ax in (ax_loss, ax_acc):
             ax.set_xticks(epochs)
