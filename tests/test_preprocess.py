@@ -69,3 +69,22 @@ def test_augmentation_keeps_digits_recognisable_and_never_flips(mnist):
     mirrored = np.mean([similarity(a[:, ::-1], b) for a, b in zip(digits, warped)])
     assert kept > 0.6 and kept > mirrored + 0.15
     assert np.array_equal(warped, random_affine(digits, np.random.default_rng(0)))
+
+
+def test_loading_a_batch_applies_the_same_preprocessing(mnist, tmp_path):
+    """load_images checks the MNIST fast path for a whole batch at once: it must agree
+    with to_mnist image by image, for MNIST files, inverted 28x28 files and blank ones."""
+    from digitcli.folders import load_images
+
+    digits = mnist["x_test"][:20]
+    images = list(digits) + [255 - d for d in digits[:5]] + [np.full((28, 28), 255, np.uint8)]
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(str(tmp_path / f"{i}.png"))
+        cv2.imwrite(paths[-1], image)
+    x, failures = load_images(paths)
+    assert list(failures) == [len(images) - 1] and "no ink" in failures[len(images) - 1]
+    assert np.array_equal(x[:20], digits)
+    for i in range(20, 25):
+        assert np.array_equal(x[i], to_mnist(images[i]))
+        assert similarity(x[i], digits[i - 20]) > 0.9
