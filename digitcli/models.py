@@ -82,7 +82,7 @@ def dense784(layers, num_classes):
     ]
 
 
-@recipe("lstm", "LSTM of 128 units reading the image row by row", 10, 2e-3, False)
+@recipe("lstm", "LSTM of 128 units reading the image row by row", 10, 2e-3, True)
 def lstm(layers, num_classes):
     return [
         layers.Reshape((28, 28)), layers.LSTM(128),
