@@ -3,6 +3,7 @@
 Each command imports its heavy dependencies inside its body, so `--help` is instant.
 """
 
+import contextlib
 import os
 import sys
 
@@ -57,8 +58,17 @@ def export(data_dir, dataset, source, force):
 
     data = load_dataset(dataset, source)
     total = sum(len(y) for _, _, y in data.splits())
-    with click.progressbar(length=total, label=f"Writing {total} PNGs", file=sys.stderr) as bar:
-        summary = export_dataset(data, data_dir, force=force, progress=bar.update)
+    with contextlib.ExitStack() as stack:
+        bar = None
+
+        def progress(done):  # the bar appears only once there is something to write
+            nonlocal bar
+            if bar is None:
+                bar = stack.enter_context(
+                    click.progressbar(length=total, label=f"Writing {total} PNGs", file=sys.stderr))
+            bar.update(done)
+
+        summary = export_dataset(data, data_dir, force=force, progress=progress)
     if summary.already_complete:
         click.echo(f"{data_dir} already holds the complete {dataset} export; nothing to do (--force rewrites it).")
         return
