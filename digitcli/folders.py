@@ -9,7 +9,7 @@ import numpy as np
 
 from digitcli.errors import DigitcliError
 from digitcli.images import ImageReadError, find_images, read_image
-from digitcli.preprocess import SIZE, NoInkError, dark_frames, to_mnist
+from digitcli.preprocess import SIZE, NoInkError, dark_frames, mnist_sized, to_mnist
 
 CHUNK = 256
 
@@ -73,7 +73,7 @@ def load_images(paths, progress=None):
         for i in range(start, min(start + CHUNK, len(paths))):
             try:
                 image = read_image(paths[i])
-                if image.shape == (SIZE, SIZE) and image.dtype == np.uint8:
+                if mnist_sized(image):
                     x[i] = image
                     maybe_mnist.append(i)
                 else:

@@ -20,7 +20,7 @@ class NoInkError(ValueError):
 
 def to_mnist(image):
     """Return a 28x28 uint8 image (ink light on dark) from an OpenCV-loaded array."""
-    if image.dtype == np.uint8 and image.shape == (SIZE, SIZE) and dark_frame(image):
+    if mnist_sized(image) and dark_frame(image):
         return image
     gray = to_gray(image)
     if border_level(gray) >= 0.5:
@@ -60,6 +60,11 @@ def composite_on_paper(bgra):
     ink_is_dark = opaque.any() and gray[opaque].mean() < 0.5
     paper = 1.0 if ink_is_dark else 0.0
     return gray * alpha + paper * (1.0 - alpha)
+
+
+def mnist_sized(image):
+    """A 28x28 single-channel uint8 array: MNIST form already, if its frame is dark."""
+    return image.dtype == np.uint8 and image.shape == (SIZE, SIZE)
 
 
 def dark_frame(image):

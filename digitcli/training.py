@@ -92,8 +92,9 @@ def train(config, say=print, extra_callbacks=()):
     with AugmentedEpochs(train_set.x, train_set.y, augment, config.seed) as feeder:
         for epoch in range(done, epochs):
             x, y = feeder.get(epoch, prefetch_next=epoch + 1 < epochs)
-            model.fit(x, one_hot(y, classes), batch_size=config.batch_size, validation_data=validation, initial_epoch=epoch,
-                      epochs=epoch + 1, shuffle=False, verbose=progress_bar, callbacks=[saver, *extra_callbacks])
+            model.fit(x, one_hot(y, classes), batch_size=config.batch_size, validation_data=validation,
+                      initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=progress_bar,
+                      callbacks=[saver, *extra_callbacks])
 
     best = max(history, key=lambda h: h["val_accuracy"])
     onnx_error = None
