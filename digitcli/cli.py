@@ -104,13 +104,13 @@ def train(data_dir, epochs, batch_size, weights, seed, resume, force, model_name
     config = TrainConfig(data_dir, epochs, batch_size, weights, seed, resume, force, model_name,
                          learning_rate, augment, mixed_precision)
     result = run(config, say=click.echo)
-    best = result.best_val_accuracy
+    ran = len(result.history)
     total = sum(h["seconds"] for h in result.history)
-    click.echo(f"Done: best validation accuracy {100 * best:.2f}% at epoch {result.best_epoch} "
-               f"({len(result.history)} epochs, {total:.0f}s of training on {result.device}).")
+    click.echo(f"Done: best validation accuracy {100 * result.best_val_accuracy:.2f}% at epoch {result.best_epoch} "
+               f"({ran} epoch{'s' * (ran != 1)}, {total:.0f}s of training on {result.device}).")
     files = result.files
-    click.echo(f"Saved {files.h5} (+ {files.onnx.name}, {files.history.name}, {files.plot.name}, "
-               f"{files.resume_state.name})")
+    written = ([] if result.onnx_error else [files.onnx]) + [files.history, files.plot, files.resume_state]
+    click.echo(f"Saved {files.h5} (+ {', '.join(f.name for f in written)})")
     if result.onnx_error:
         click.echo(f"Warning: no ONNX export ({result.onnx_error}); predict will retry or use Keras.", err=True)
 

@@ -164,6 +164,8 @@ def test_jax_backend_trains_and_predicts(digits_tree, tmp_path):
     result = run_cli("train", "--data-dir", digits_tree, "--weights", weights, "--epochs", "1", env=env)
     assert result.returncode == 0, result.stderr
     assert "Keras backend jax" in result.stdout
+    listed = result.stdout.split(" (+ ")[1].split(")")[0].split(", ")  # "Saved W.h5 (+ a, b, ...)"
+    assert all((tmp_path / name).is_file() for name in listed), listed  # no file named that was not written
     best = artifacts.read_h5_meta(weights)["val_accuracy"]
     assert best > 0.8
     out = run_cli("predict", "--weights", weights, "--json", digits_tree / "validation" / "4", env=env)
