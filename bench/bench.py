@@ -68,9 +68,10 @@ def bench_export(source, out):
 
 def bench_input_pipeline(data_dir, batch_size=128, legacy_steps=100):
     """Seconds per epoch for the same CNN fed three ways, measured in this one process."""
-    from digitcli.augment import AugmentedEpochs, to_model_input
+    from digitcli.augment import AugmentedEpochs
     from digitcli.backend import import_keras
     from digitcli.folders import load_labelled
+    from digitcli.preprocess import to_model_input
     from digitcli.models import build_model
 
     import_keras()  # quietly, before the legacy module pulls TensorFlow in

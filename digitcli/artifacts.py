@@ -12,7 +12,6 @@ For weights `NAME.h5`:
 import hashlib
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +49,8 @@ class ModelFiles:
 @contextmanager
 def atomic_path(path):
     """Yield a temporary path beside `path` (same suffix); move it into place on success."""
+    import tempfile  # here, not at the top: predict only reads, and starts faster without it
+
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent or ".")
     os.close(fd)

@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
+from digitcli.preprocess import to_model_input
+
 ROTATION_DEG = 8.0
 SCALE = 0.08  # zoom in or out by up to 8%
 SHEAR = 0.10  # horizontal shear factor
@@ -33,11 +35,6 @@ def random_affine(images, rng):
         out[i] = cv2.warpAffine(images[i], matrices[i], (w, h), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return out
-
-
-def to_model_input(images):
-    """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in 0..1, what every model takes."""
-    return (images.astype(np.float32) / 255.0)[..., None]
 
 
 class AugmentedEpochs:

@@ -1,7 +1,6 @@
 """Class-per-folder image trees: ROOT/<class>/* -> arrays in MNIST form."""
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,10 +81,9 @@ def load_images(paths, progress=None):
                 failures[i] = str(exc)
         return min(CHUNK, len(paths) - start)
 
-    with ThreadPoolExecutor(max_workers=min(4, (os.cpu_count() or 1) + 1)) as pool:
-        for done in pool.map(work, range(0, len(paths), CHUNK)):
-            if progress:
-                progress(done)
+    for done in map_chunks(work, len(paths)):
+        if progress:
+            progress(done)
     candidates = np.array(sorted(maybe_mnist), np.intp)
     for i in candidates[~dark_frames(x[candidates])]:
         try:
@@ -93,6 +91,19 @@ def load_images(paths, progress=None):
         except NoInkError as exc:
             failures[i] = str(exc)
     return x, failures
+
+
+def map_chunks(work, count):
+    """Yield `work(start)` for each CHUNK of `count` items as it finishes: in threads when
+    there is more than one chunk, else directly (one image need not import or start a pool)."""
+    if count <= CHUNK:
+        if count:
+            yield work(0)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(4, (os.cpu_count() or 1) + 1)) as pool:
+        yield from pool.map(work, range(0, count, CHUNK))
 
 
 def describe_skipped(skipped, limit=3):

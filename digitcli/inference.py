@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 
 from digitcli import artifacts
-from digitcli.augment import to_model_input
 from digitcli.errors import DigitcliError
+from digitcli.preprocess import to_model_input
 
 BATCH = 1000
 ONNXRUNTIME_FROM = 64  # images; below this OpenCV's DNN module answers sooner

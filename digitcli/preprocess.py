@@ -122,3 +122,8 @@ def centre_by_mass(digit):
         canvas = cv2.warpAffine(canvas, np.float32([[1, 0, dx], [0, 1, dy]]), (SIZE, SIZE))
     canvas /= max(canvas.max(), 1e-6)
     return np.clip(canvas * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def to_model_input(images):
+    """uint8 (N, 28, 28) MNIST-form images -> float32 (N, 28, 28, 1) in 0..1, what every model takes."""
+    return (images.astype(np.float32) / 255.0)[..., None]

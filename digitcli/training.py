@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from digitcli import artifacts
-from digitcli.augment import AugmentedEpochs, to_model_input
+from digitcli.augment import AugmentedEpochs
 from digitcli.backend import device_description, import_keras
 from digitcli.errors import DigitcliError
 from digitcli.folders import describe_skipped, load_labelled
 from digitcli.models import build_model, get_recipe
+from digitcli.preprocess import to_model_input
 
 WARMUP_EPOCHS = 0.3  # linear warm-up, then cosine decay to zero over the run
 

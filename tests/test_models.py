@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from digitcli import artifacts
-from digitcli.augment import to_model_input
+from digitcli.preprocess import to_model_input
 from digitcli.cli import cli
 from digitcli.folders import load_images
 from digitcli.inference import Classifier
