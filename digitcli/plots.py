@@ -56,7 +56,9 @@ def plot_confusion(matrix, class_names, path):
     with plt.rc_context({**STYLE, "axes.grid": False}):
         fig, ax = plt.subplots(figsize=(size + 1, size))
         shown = ax.imshow(off_diagonal, cmap="Reds", vmin=0, vmax=max(1, off_diagonal.max()))
-        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="mistakes")
+        bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="mistakes")
+        bar.locator = matplotlib.ticker.MaxNLocator(integer=True)  # counts: no 2.5 mistakes
+        bar.update_ticks()
         for i in range(n):
             for j in range(n):
                 if matrix[i, j]:
