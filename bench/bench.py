@@ -5,6 +5,7 @@ Writes bench-out/results.json and prints Markdown tables for BENCHMARKS.md. Take
 """
 
 import argparse
+import compileall
 import json
 import os
 import shutil
@@ -138,6 +139,7 @@ def bench_training(data_dir, out, seeds):
 def bench_predict(data_dir, weights, out):
     """One image end to end (median of 7 runs) and 10,000 images, vs the tutorial's way."""
     one = next((data_dir / "validation" / "7").iterdir())
+    compileall.compile_dir(REPO / "digitcli", quiet=1)  # as `pip install` does, even where PYTHONDONTWRITEBYTECODE is set
     singles = [timed_child(CLI + ["predict", str(one), "--weights", str(weights)])[0] for _ in range(7)]
     tutorial = ("import cv2, keras, numpy as np, sys; m = keras.models.load_model(sys.argv[1], compile=False); "
                 "x = cv2.imread(sys.argv[2], cv2.IMREAD_GRAYSCALE).astype('float32') / 255; "
