@@ -72,8 +72,8 @@ def bench_input_pipeline(data_dir, batch_size=128, legacy_steps=100):
     from digitcli.augment import AugmentedEpochs
     from digitcli.backend import import_keras
     from digitcli.folders import load_labelled
-    from digitcli.preprocess import to_model_input
     from digitcli.models import build_model
+    from digitcli.preprocess import to_model_input
 
     import_keras()  # quietly, before the legacy module pulls TensorFlow in
     from keras.src.legacy.preprocessing.image import ImageDataGenerator  # the baseline only
@@ -139,7 +139,8 @@ def bench_training(data_dir, out, seeds):
 def bench_predict(data_dir, weights, out):
     """One image end to end (median of 7 runs) and 10,000 images, vs the tutorial's way."""
     one = next((data_dir / "validation" / "7").iterdir())
-    compileall.compile_dir(REPO / "digitcli", quiet=1)  # as `pip install` does, even where PYTHONDONTWRITEBYTECODE is set
+    # Bytecode as `pip install` leaves it, also where PYTHONDONTWRITEBYTECODE is set.
+    compileall.compile_dir(REPO / "digitcli", quiet=1)
     singles = [timed_child(CLI + ["predict", str(one), "--weights", str(weights)])[0] for _ in range(7)]
     tutorial = ("import cv2, keras, numpy as np, sys; m = keras.models.load_model(sys.argv[1], compile=False); "
                 "x = cv2.imread(sys.argv[2], cv2.IMREAD_GRAYSCALE).astype('float32') / 255; "
