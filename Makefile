@@ -1,8 +1,8 @@
 # Set-up and checks. `make install` once, then `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SHARED ?= ../shared/data
-export MNIST_NPZ ?= $(abspath $(SHARED)/mnist.npz)
+# Tests and benchmarks find MNIST themselves: MNIST_NPZ if set, else ../shared/data/mnist.npz,
+# else Keras's cache ~/.keras/datasets/mnist.npz, else Keras's download.
 
 .PHONY: install test bench bench-models clean
 
@@ -18,10 +18,10 @@ test: install
 	$(PY) -m pytest -q
 
 bench: install
-	$(PY) bench/bench.py --source $(MNIST_NPZ) --out bench-out
+	$(PY) bench/bench.py --out bench-out
 
 bench-models: install
-	$(PY) bench/bench_models.py --source $(MNIST_NPZ) --out bench-out
+	$(PY) bench/bench_models.py --out bench-out
 
 clean:
 	rm -rf bench-out .pytest_cache build *.egg-info

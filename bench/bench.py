@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from data_tools.drawings import make_drawing  # noqa: E402
 from data_tools.export import export_dataset  # noqa: E402
-from data_tools.sources import load_dataset  # noqa: E402
+from data_tools.sources import load_dataset, locate_mnist_npz  # noqa: E402
 
 CLI = [sys.executable, "-m", "digitcli"]
 
@@ -182,11 +182,12 @@ def bench_drawings(source, weights, count=10000):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--source", required=True, help="mnist.npz")
+    parser.add_argument("--source", help="mnist.npz (default: as the tests find it)")
     parser.add_argument("--out", default="bench-out")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--only", default="export,pipeline,train,predict,drawings")
     args = parser.parse_args()
+    args.source = args.source or str(locate_mnist_npz(REPO))
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from data_tools.export import export_dataset  # noqa: E402
-from data_tools.sources import load_dataset  # noqa: E402
+from data_tools.sources import load_dataset, locate_mnist_npz  # noqa: E402
 from digitcli.models import MODELS  # noqa: E402
 
 CLI = [sys.executable, "-m", "digitcli"]
@@ -46,10 +46,11 @@ def bench_model(name, data_dir, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--source", required=True)
+    parser.add_argument("--source", help="mnist.npz (default: as the tests find it)")
     parser.add_argument("--out", default="bench-out")
     parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args()
+    args.source = args.source or str(locate_mnist_npz(REPO))
     out = Path(args.out).resolve() / "models"
     out.mkdir(parents=True, exist_ok=True)
     data_dir = Path(args.out).resolve() / "data"

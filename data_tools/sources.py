@@ -1,6 +1,7 @@
 """Load MNIST-format datasets from Keras's cache, a Keras-style .npz, or IDX files."""
 
 import gzip
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,36 @@ def download_with_keras(name):
             "pass --source with a local mnist.npz or IDX folder"
         ) from exc
     return dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+
+
+def keras_cache_npz():
+    """Where Keras's `mnist.load_data()` keeps its download (KERAS_HOME, else ~/.keras)."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+
+
+def locate_mnist_npz(repo):
+    """A local MNIST .npz for the tests and benchmarks of the checkout at `repo`.
+
+    In order: the file named by MNIST_NPZ; ../shared/data/mnist.npz beside the checkout;
+    Keras's cache; else Keras's own download (which fills that cache). Raises
+    DigitcliError with one line on how to provide the file when none works.
+    """
+    named = os.environ.get("MNIST_NPZ")
+    if named:
+        if not Path(named).is_file():
+            raise DigitcliError(f"MNIST_NPZ is set to {named}, which is not a file")
+        return Path(named)
+    for candidate in (Path(repo).resolve().parent / "shared" / "data" / "mnist.npz", keras_cache_npz()):
+        if candidate.is_file():
+            return candidate
+    try:
+        download_with_keras("mnist")
+    except DigitcliError as exc:
+        raise DigitcliError(
+            f"MNIST not found and not downloadable ({exc.__cause__.__class__.__name__}): set MNIST_NPZ=/path/to/mnist.npz "
+            f"or copy Keras's mnist.npz to {keras_cache_npz()}"
+        ) from exc
+    return keras_cache_npz()
 
 
 def read_npz(path):

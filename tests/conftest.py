@@ -1,7 +1,7 @@
 """Shared fixtures: small real-MNIST data sets and a small trained model.
 
-The digits come from the shared MNIST file (`MNIST_NPZ`, default ../shared/data/mnist.npz);
-nothing is downloaded.
+The digits come from a local MNIST .npz, found as `data_tools.sources.locate_mnist_npz`
+finds it (MNIST_NPZ, ../shared/data beside the checkout, Keras's cache, Keras's download).
 """
 
 import os
@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-MNIST_NPZ = Path(os.environ.get("MNIST_NPZ", REPO.parent / "shared" / "data" / "mnist.npz"))
 
 
 def run_cli(*args, env=None, timeout=300, **kwargs):
@@ -24,10 +23,20 @@ def run_cli(*args, env=None, timeout=300, **kwargs):
 
 
 @pytest.fixture(scope="session")
-def mnist():
-    if not MNIST_NPZ.is_file():
-        pytest.fail(f"MNIST file not found at {MNIST_NPZ}; set MNIST_NPZ")
-    with np.load(MNIST_NPZ) as data:
+def mnist_npz():
+    """Path of the MNIST .npz; stops the whole run with one line when there is none."""
+    from data_tools.sources import locate_mnist_npz
+    from digitcli.errors import DigitcliError
+
+    try:
+        return locate_mnist_npz(REPO)
+    except DigitcliError as exc:
+        pytest.exit(f"Cannot run the tests: {exc}", returncode=2)
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_npz):
+    with np.load(mnist_npz) as data:
         return {k: data[k] for k in data.files}
 
 

@@ -19,7 +19,7 @@ from data_tools.sources import load_dataset
 from digitcli.cli import cli
 from digitcli.errors import DigitcliError
 
-from conftest import MNIST_NPZ, run_cli
+from conftest import run_cli
 
 
 def read_tree(root, dataset):
@@ -102,8 +102,8 @@ def test_other_files_are_never_touched_and_force_rewrites_own(small_npz, tmp_pat
     assert mine.read_bytes() == b"user data" and (root / "notes.txt").read_text() == "keep me"
 
 
-def test_kill_9_then_rerun_ends_complete_and_correct(tmp_path):
-    npz, root = MNIST_NPZ, tmp_path / "d"
+def test_kill_9_then_rerun_ends_complete_and_correct(mnist_npz, tmp_path):
+    npz, root = mnist_npz, tmp_path / "d"
     proc = subprocess.Popen([sys.executable, "-m", "digitcli", "export", "--source", str(npz), "--data-dir", str(root)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 60
