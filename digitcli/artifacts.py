@@ -7,6 +7,7 @@ For weights `NAME.h5`:
   JSON records the class names and the SHA-256 of the .h5 it was made from.
 - `NAME.history.json`, `NAME.history.png`: per-epoch metrics and their plot.
 - `NAME.resume.keras`: model and optimizer after the last completed epoch, for --resume.
+- `NAME.split.json`: the files held out for validation, when train made the split itself.
 """
 
 import hashlib
@@ -40,6 +41,10 @@ class ModelFiles:
     @property
     def plot(self):
         return self.h5.with_suffix(".history.png")
+
+    @property
+    def split(self):
+        return self.h5.with_suffix(".split.json")
 
     @property
     def resume_state(self):

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
+from digitcli import splits
 from digitcli.artifacts import write_json
-from digitcli.folders import describe_skipped, load_labelled
+from digitcli.folders import describe_skipped, list_labelled, load_listed
 from digitcli.inference import Classifier
 
 WORST_SHOWN = 32
@@ -20,6 +21,7 @@ class Evaluation:
     images: np.ndarray
     paths: list
     skipped: list
+    source: str = ""  # which images were scored, in words
 
     @property
     def y_pred(self):
@@ -56,15 +58,32 @@ class Evaluation:
 def evaluate_folder(data_dir, weights, progress=None, say=None):
     """Run the model in `weights` over DATA_DIR/<class>/* (classes must match the model's)."""
     classifier = Classifier(weights) if say is None else Classifier(weights, say=say)
-    data = load_labelled(data_dir, classifier.class_names, progress)
-    return Evaluation(data.class_names, data.y, classifier.predict(data.x), data.x, data.paths, data.skipped)
+    root, names, paths, labels, source = scored_files(data_dir, classifier)
+    data = load_listed(names, paths, labels, progress, origin=root)
+    return Evaluation(data.class_names, data.y, classifier.predict(data.x), data.x, data.paths, data.skipped,
+                      source)
+
+
+def scored_files(data_dir, classifier):
+    """(root, class names, paths, labels, description) of the images to score: DIR/validation
+    when there is one; else DIR's class folders, only the held-out files where train split DIR."""
+    layout = splits.find_layout(data_dir)
+    root = layout.validation or layout.train
+    names, paths, labels = list_labelled(root, classifier.class_names)
+    mask = None if layout.validation else splits.recorded_mask(splits.read_record(classifier.files), root, paths)
+    if mask is None:
+        return root, names, paths, labels, f"{len(paths)} images under {root}"
+    paths = [p for p, m in zip(paths, mask) if m]
+    return root, names, paths, labels[mask], (f"the {len(paths)} images of {root} held out for validation "
+                                              f"when the model was trained ({classifier.files.split})")
 
 
 def as_text(ev):
     """Accuracy, per-class table and confusion matrix, as printed."""
     names = ev.class_names
     w = max(8, *(len(n) for n in names))
-    lines = [f"Accuracy: {100 * ev.accuracy:.2f}% ({int((ev.y_pred == ev.y_true).sum())} of {len(ev.y_true)})"]
+    lines = [f"Scored: {ev.source}"] if ev.source else []
+    lines.append(f"Accuracy: {100 * ev.accuracy:.2f}% ({int((ev.y_pred == ev.y_true).sum())} of {len(ev.y_true)})")
     if ev.skipped:
         lines.append(describe_skipped(ev.skipped))
     lines += ["", f"{'class':>{w}}  precision  recall     f1  support"]
@@ -90,7 +109,7 @@ def write_reports(ev, report_dir):
     plot_mistakes(ev.images[worst], [names[i] for i in ev.y_true[worst]], [names[i] for i in ev.y_pred[worst]],
                   ev.probabilities[worst, ev.y_pred[worst]], report_dir / "misclassified.png")
     report = {
-        "accuracy": ev.accuracy, "count": int(len(ev.y_true)), "class_names": names,
+        "scored": ev.source, "accuracy": ev.accuracy, "count": int(len(ev.y_true)), "class_names": names,
         "per_class": ev.per_class(), "confusion_matrix": ev.confusion.tolist(),
         "worst_mistakes": [{"path": str(ev.paths[i]), "true": names[ev.y_true[i]], "predicted": names[ev.y_pred[i]],
                             "confidence": float(ev.probabilities[i, ev.y_pred[i]])} for i in worst],

@@ -35,8 +35,9 @@ def class_folders(root):
     return names
 
 
-def load_labelled(root, class_names=None, progress=None):
-    """Load ROOT/<class>/* images; `class_names` (e.g. the model's) must match the folders."""
+def list_labelled(root, class_names=None):
+    """(class names, image paths, integer labels) under ROOT/<class>/*; `class_names`
+    (e.g. the model's) must match the folders."""
     names = class_folders(root)
     if class_names is not None and list(class_names) != names:
         raise DigitcliError(
@@ -49,12 +50,22 @@ def load_labelled(root, class_names=None, progress=None):
             raise DigitcliError(f"class folder {Path(root, name)} holds no images")
         paths += found
         labels += [label] * len(found)
+    return names, paths, np.array(labels, np.int32)
+
+
+def load_labelled(root, class_names=None, progress=None):
+    """Load ROOT/<class>/* images in MNIST form."""
+    return load_listed(*list_labelled(root, class_names), progress=progress, origin=root)
+
+
+def load_listed(names, paths, labels, progress=None, origin="the data folder"):
+    """Load the listed images in MNIST form, skipping (and recording) the unusable ones."""
     x, failures = load_images(paths, progress)
     keep = np.array([i not in failures for i in range(len(paths))], bool)
     skipped = [(paths[i], failures[i]) for i in sorted(failures)]
     if not keep.any():
-        raise DigitcliError(f"none of the {len(paths)} images under {root} could be read ({skipped[0][1]})")
-    return LabelledImages(names, x[keep], np.array(labels, np.int32)[keep],
+        raise DigitcliError(f"none of the {len(paths)} images under {origin} could be read ({skipped[0][1]})")
+    return LabelledImages(names, x[keep], np.asarray(labels, np.int32)[keep],
                           [p for p, k in zip(paths, keep) if k], skipped)
 
 

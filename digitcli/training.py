@@ -12,7 +12,8 @@ from digitcli import artifacts
 from digitcli.augment import AugmentedEpochs
 from digitcli.backend import device_description, import_keras
 from digitcli.errors import DigitcliError
-from digitcli.folders import describe_skipped, load_labelled
+from digitcli import splits
+from digitcli.folders import describe_skipped, list_labelled, load_labelled, load_listed
 from digitcli.models import build_model, get_recipe
 from digitcli.preprocess import to_model_input
 
@@ -32,6 +33,7 @@ class TrainConfig:
     learning_rate: float = None  # None: the model's default
     augment: bool = None  # None: the model's default
     mixed_precision: bool = False
+    validation_split: float = splits.VALIDATION_SPLIT  # used only when there is no validation/ folder
 
 
 @dataclass
@@ -53,8 +55,7 @@ def train(config, say=print, extra_callbacks=()):
     check_outputs(files, config)
     state = read_history(files) if config.resume else None
 
-    train_set = load_labelled(Path(config.data_dir, "train"))
-    val_set = load_labelled(Path(config.data_dir, "validation"), train_set.class_names)
+    train_set, val_set = load_splits(config, files, say)
     for name, part in (("train", train_set), ("validation", val_set)):
         if part.skipped:
             say(f"Warning: {name}: {describe_skipped(part.skipped)}")
@@ -106,6 +107,29 @@ def train(config, say=print, extra_callbacks=()):
     plot_history(files, history)
     return TrainResult(files, history, best["epoch"], best["val_accuracy"], device,
                        train_set.skipped + val_set.skipped, onnx_error)
+
+
+def load_splits(config, files, say):
+    """Training and validation LabelledImages: the user's validation/ folder, or a
+    stratified hold-out of the training images, recorded beside the model."""
+    layout = splits.find_layout(config.data_dir)
+    if layout.validation is not None:
+        files.split.unlink(missing_ok=True)  # a split recorded by an earlier run no longer applies
+        train_set = load_labelled(layout.train)
+        return train_set, load_labelled(layout.validation, train_set.class_names)
+    splits.check_fraction(config.validation_split)
+    names, paths, labels = list_labelled(layout.train)
+    mask = splits.recorded_mask(splits.read_record(files), layout.train, paths) if config.resume else None
+    if mask is None:
+        mask = splits.hold_out(labels, names, config.validation_split, config.seed)
+    splits.write_record(files, layout.train, paths, mask, config.validation_split, config.seed)
+    say(f"No validation/ folder in {config.data_dir}: holding out {mask.sum()} of {len(paths)} images "
+        f"({config.validation_split:.0%} of each class, seed {config.seed}) for validation; listed in {files.split}")
+
+    def part(keep):
+        return load_listed(names, [p for p, k in zip(paths, keep) if k], labels[keep], origin=layout.train)
+
+    return part(~mask), part(mask)
 
 
 def check_outputs(files, config):
