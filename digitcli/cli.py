@@ -83,7 +83,8 @@ def export(data_dir, dataset, source, force):
 
 @cli.command()
 @click.option("--data-dir", default="data", show_default=True, type=click.Path(file_okay=False),
-              help="Holds train/<class>/ and validation/<class>/ image folders.")
+              help="Holds train/<class>/ and validation/<class>/, or train/<class>/ alone, or <class>/ "
+                   "folders directly (then part of each class is held out for validation).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Default: the model's (cnn: 4).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--weights", default="mnist_neuronet.h5", show_default=True, type=click.Path(dir_okay=False),
@@ -96,13 +97,15 @@ def export(data_dir, dataset, source, force):
               help="Peak learning rate. Default: the model's.")
 @click.option("--augment/--no-augment", default=None, help="On-the-fly augmentation. Default: the model's.")
 @click.option("--mixed-precision", is_flag=True, help="float16 compute for GPUs that benefit.")
+@click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
+              show_default=True, help="Fraction of each class held out when DIR has no validation/ folder.")
 def train(data_dir, epochs, batch_size, weights, seed, resume, force, model_name, learning_rate, augment,
-          mixed_precision):
+          mixed_precision, validation_split):
     """Train a model on class-per-folder images (DIR/train, DIR/validation)."""
     from digitcli.training import TrainConfig, train as run
 
     config = TrainConfig(data_dir, epochs, batch_size, weights, seed, resume, force, model_name,
-                         learning_rate, augment, mixed_precision)
+                         learning_rate, augment, mixed_precision, validation_split)
     result = run(config, say=click.echo)
     ran = len(result.history)
     total = sum(h["seconds"] for h in result.history)
@@ -158,7 +161,8 @@ def predict(paths, weights, top_k, as_json):
 
 @cli.command()
 @click.option("--data-dir", default="data/validation", show_default=True, type=click.Path(file_okay=False),
-              help="A class-per-folder tree: DIR/<class>/<image>.")
+              help="A class-per-folder tree DIR/<class>/<image>, or a data folder with validation/ in it. "
+                   "Where train held images out of DIR, only those are scored.")
 @click.option("--weights", default="mnist_neuronet.h5", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--report-dir", default="reports", show_default=True, type=click.Path(file_okay=False),
               help="Where confusion_matrix.png, misclassified.png and report.json go.")
@@ -169,6 +173,28 @@ def evaluate(data_dir, weights, report_dir):
     ev = evaluate_folder(data_dir, weights)
     click.echo(as_text(ev))
     written = write_reports(ev, report_dir)
+    click.echo("\nWrote " + ", ".join(str(p) for p in written))
+
+
+@cli.command()
+@click.argument("data_dir", type=click.Path(file_okay=False))
+@click.option("--report-dir", default="reports/inspect", show_default=True, type=click.Path(file_okay=False),
+              help="Where inspect.json, samples.png, classes.png, mean_digits.png and pixels.png go.")
+def inspect(data_dir, report_dir):
+    """Look at a data folder before training on it.
+
+    Counts per split and class, sizes and colour modes, blank and unreadable files, exact
+    duplicates within a split and across train and validation (leakage), class imbalance;
+    pictures of what the model will see. Problems are findings: the exit status is 0.
+    """
+    from digitcli.inspection import as_text, inspect_listed, list_splits, write_report
+
+    kind, listed = list_splits(data_dir)
+    total = sum(len(paths) for _, paths, _ in listed.values())
+    with click.progressbar(length=total, label=f"Reading {total} images", file=sys.stderr) as bar:
+        report, scans = inspect_listed(data_dir, kind, listed, bar.update)
+    click.echo(as_text(report))
+    written = write_report(report, scans, report_dir)
     click.echo("\nWrote " + ", ".join(str(p) for p in written))
 
 

@@ -80,12 +80,8 @@ def plot_mistakes(images, true_names, predicted_names, confidences, path, column
     One montage in one axes: much faster to draw than a subplot per image."""
     count = len(images)
     rows = max(1, -(-count // columns))
-    tile, gap, label = 28, 4, 16  # pixels: image, space around it, room for its label
-    cell_w, cell_h = tile + gap, tile + gap + label
-    canvas = np.full((rows * cell_h, columns * cell_w), 255, np.uint8)
-    for k in range(count):
-        r, c = divmod(k, columns)
-        canvas[r * cell_h + gap:r * cell_h + gap + tile, c * cell_w + gap // 2:c * cell_w + gap // 2 + tile] = images[k]
+    canvas, (cell_w, cell_h) = montage(images, columns, label=16)
+    tile, gap = 28, 4
     with plt.rc_context({**STYLE, "axes.grid": False}):
         fig, ax = plt.subplots(figsize=(1.5 * columns, 2.0 * rows + 0.5))
         ax.imshow(canvas, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
@@ -97,3 +93,16 @@ def plot_mistakes(images, true_names, predicted_names, confidences, path, column
                     fontsize=8, color="#b00020")
         ax.set_title(f"Worst mistakes ({count} shown, most confident first)" if count else "No mistakes")
         save(fig, path)
+
+
+def montage(images, columns, gap=4, label=0, background=255):
+    """Tile 28x28 images row by row into one array, `gap` pixels apart with `label` pixels
+    of room under each: (canvas, (cell width, cell height)). One imshow draws them all."""
+    tile = 28
+    rows = max(1, -(-len(images) // columns))
+    cell_w, cell_h = tile + gap, tile + gap + label
+    canvas = np.full((rows * cell_h, columns * cell_w), background, np.uint8)
+    for k, image in enumerate(images):
+        r, c = divmod(k, columns)
+        canvas[r * cell_h + gap:r * cell_h + gap + tile, c * cell_w + gap // 2:c * cell_w + gap // 2 + tile] = image
+    return canvas, (cell_w, cell_h)
