@@ -2,7 +2,8 @@
 
 For weights `NAME.h5`:
 - `NAME.h5`: the full Keras model (no optimizer); its HDF5 attribute `digitcli` holds
-  the metadata (class names, model name, best epoch and accuracy).
+  the metadata (class names, model name, best epoch and accuracy, the temperature that
+  calibrates its confidences; models from before calibration have none).
 - `NAME.onnx` + `NAME.onnx.json`: the same network for fast inference without Keras; the
   JSON records the class names and the SHA-256 of the .h5 it was made from.
 - `NAME.history.json`, `NAME.history.png`: per-epoch metrics and their plot.
@@ -91,6 +92,19 @@ def save_model_h5(model, path, meta):
         model.save(tmp, include_optimizer=False)
         with h5py.File(tmp, "a") as f:
             f.attrs[META_ATTR] = json.dumps(meta)
+
+
+def update_h5_meta(path, **changes):
+    """Add or change metadata entries of a weights file, atomically."""
+    import shutil
+
+    import h5py
+
+    meta = read_h5_meta(path)
+    with atomic_path(path) as tmp:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "a") as f:
+            f.attrs[META_ATTR] = json.dumps({**meta, **changes})
 
 
 def read_h5_meta(path):

@@ -7,6 +7,7 @@ import numpy as np
 
 from digitcli import splits
 from digitcli.artifacts import write_json
+from digitcli.calibration import BINS, expected_calibration_error
 from digitcli.folders import describe_skipped, list_labelled, load_listed
 from digitcli.inference import Classifier
 
@@ -22,6 +23,7 @@ class Evaluation:
     paths: list
     skipped: list
     source: str = ""  # which images were scored, in words
+    temperature: float = 1.0  # the model's calibration (1.0: none stored)
 
     @property
     def y_pred(self):
@@ -30,6 +32,15 @@ class Evaluation:
     @property
     def accuracy(self):
         return float((self.y_pred == self.y_true).mean())
+
+    @property
+    def ece(self):
+        """Expected calibration error over 15 equal-width confidence bins (0..1)."""
+        return expected_calibration_error(self.probabilities, self.y_true, BINS)
+
+    @property
+    def mean_confidence(self):
+        return float(self.probabilities.max(1).mean())
 
     @property
     def confusion(self):
@@ -61,7 +72,7 @@ def evaluate_folder(data_dir, weights, progress=None, say=None):
     root, names, paths, labels, source = scored_files(data_dir, classifier)
     data = load_listed(names, paths, labels, progress, origin=root)
     return Evaluation(data.class_names, data.y, classifier.predict(data.x), data.x, data.paths, data.skipped,
-                      source)
+                      source, classifier.temperature)
 
 
 def scored_files(data_dir, classifier):
@@ -84,6 +95,9 @@ def as_text(ev):
     w = max(8, *(len(n) for n in names))
     lines = [f"Scored: {ev.source}"] if ev.source else []
     lines.append(f"Accuracy: {100 * ev.accuracy:.2f}% ({int((ev.y_pred == ev.y_true).sum())} of {len(ev.y_true)})")
+    calibrated = f"temperature {ev.temperature:.3f}" if ev.temperature != 1.0 else "model has no temperature"
+    lines.append(f"Mean confidence: {100 * ev.mean_confidence:.2f}%; expected calibration error "
+                 f"{100 * ev.ece:.2f} points ({BINS} bins; {calibrated})")
     if ev.skipped:
         lines.append(describe_skipped(ev.skipped))
     lines += ["", f"{'class':>{w}}  precision  recall     f1  support"]
@@ -98,8 +112,8 @@ def as_text(ev):
 
 
 def write_reports(ev, report_dir):
-    """confusion_matrix.png, misclassified.png and report.json under `report_dir`."""
-    from digitcli.plots import plot_confusion, plot_mistakes
+    """confusion_matrix.png, misclassified.png, calibration.png and report.json under `report_dir`."""
+    from digitcli.plots import plot_calibration, plot_confusion, plot_mistakes
 
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -108,13 +122,15 @@ def write_reports(ev, report_dir):
     plot_confusion(ev.confusion, names, report_dir / "confusion_matrix.png")
     plot_mistakes(ev.images[worst], [names[i] for i in ev.y_true[worst]], [names[i] for i in ev.y_pred[worst]],
                   ev.probabilities[worst, ev.y_pred[worst]], report_dir / "misclassified.png")
+    plot_calibration(ev.probabilities, ev.y_true, ev.temperature, report_dir / "calibration.png")
     report = {
         "scored": ev.source, "accuracy": ev.accuracy, "count": int(len(ev.y_true)), "class_names": names,
+        "ece": ev.ece, "mean_confidence": ev.mean_confidence, "temperature": ev.temperature,
         "per_class": ev.per_class(), "confusion_matrix": ev.confusion.tolist(),
         "worst_mistakes": [{"path": str(ev.paths[i]), "true": names[ev.y_true[i]], "predicted": names[ev.y_pred[i]],
                             "confidence": float(ev.probabilities[i, ev.y_pred[i]])} for i in worst],
         "skipped": [{"path": str(p), "error": why} for p, why in ev.skipped],
     }
     write_json(report_dir / "report.json", report)
-    return [report_dir / n for n in ("confusion_matrix.png", "misclassified.png", "report.json")]
+    return [report_dir / n for n in ("confusion_matrix.png", "misclassified.png", "calibration.png", "report.json")]
 

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from digitcli import artifacts
+from digitcli.calibration import apply_temperature
 from digitcli.errors import DigitcliError
 from digitcli.preprocess import to_model_input
 
@@ -33,6 +34,7 @@ class Classifier:
         if meta is None:
             meta = self.rebuild_export(say)
         self.class_names = meta["class_names"]
+        self.temperature = meta.get("temperature", 1.0)  # models trained before calibration have none
         self.meta = meta
 
     def rebuild_export(self, say):
@@ -49,7 +51,11 @@ class Classifier:
         return artifacts.onnx_in_step(self.files)
 
     def predict(self, images):
-        """(N, 28, 28) uint8 -> (N, classes) float32 probabilities."""
+        """(N, 28, 28) uint8 -> (N, classes) float32 probabilities, calibrated by the model's temperature."""
+        return apply_temperature(self.raw_predict(images), self.temperature)
+
+    def raw_predict(self, images):
+        """The network's own softmax output."""
         if len(images) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
         if hasattr(self, "keras_model"):

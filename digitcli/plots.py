@@ -95,6 +95,33 @@ def plot_mistakes(images, true_names, predicted_names, confidences, path, column
         save(fig, path)
 
 
+def plot_calibration(probabilities, labels, temperature, path):
+    """Reliability diagram: accuracy against confidence per bin, the gap shaded, counts below."""
+    from digitcli.calibration import BINS, expected_calibration_error, reliability
+
+    mean_confidence, accuracy, counts = reliability(probabilities, labels, BINS)
+    edges = np.linspace(0, 1, BINS + 1)
+    centres, width = (edges[:-1] + edges[1:]) / 2, 1 / BINS
+    used = counts > 0
+    ece = expected_calibration_error(probabilities, labels, BINS)
+    with plt.rc_context(STYLE):
+        fig, (ax, ax_n) = plt.subplots(2, 1, figsize=(6, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+        ax.plot([0, 1], [0, 100], "--", color="gray", label="perfect calibration")
+        ax.bar(centres[used], 100 * accuracy[used], width * 0.9, color=TRAIN_COLOUR, label="accuracy in bin")
+        ax.bar(centres[used], 100 * (mean_confidence[used] - accuracy[used]), width * 0.9, bottom=100 * accuracy[used],
+               fill=False, edgecolor=VAL_COLOUR, hatch="///", linewidth=0.8, label="gap to mean confidence")
+        ax.plot(mean_confidence[used], 100 * mean_confidence[used], "o", color=VAL_COLOUR, ms=4)
+        ax.set(ylabel="accuracy (%)", ylim=(0, 102), title=f"Calibration: expected calibration error {100 * ece:.2f} "
+               f"points\n({BINS} bins; " + (f"temperature {temperature:.3f})" if temperature != 1.0 else "no temperature)"))
+        ax.legend(loc="upper left")
+        ax_n.bar(centres[used], counts[used], width * 0.9, color=TRAIN_COLOUR)
+        for x, n in zip(centres[used], counts[used]):
+            ax_n.text(x, n, str(n), ha="center", va="bottom", fontsize=7)
+        ax_n.set(yscale="log", ylabel="images", xlabel="confidence (probability of the predicted class)",
+                 xlim=(0, 1), ylim=(0.8, max(10, counts.max()) * 4))
+        save(fig, path)
+
+
 def montage(images, columns, gap=4, label=0, background=255):
     """Tile 28x28 images row by row into one array, `gap` pixels apart with `label` pixels
     of room under each: (canvas, (cell width, cell height)). One imshow draws them all."""

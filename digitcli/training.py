@@ -99,6 +99,7 @@ def train(config, say=print, extra_callbacks=()):
                       callbacks=[saver, *extra_callbacks])
 
     best = max(history, key=lambda h: h["val_accuracy"])
+    calibrate(files, val_set, say)
     onnx_error = None
     try:
         artifacts.export_onnx(files)
@@ -130,6 +131,21 @@ def load_splits(config, files, say):
         return load_listed(names, [p for p, k in zip(paths, keep) if k], labels[keep], origin=layout.train)
 
     return part(~mask), part(mask)
+
+
+def calibrate(files, val_set, say):
+    """Fit the temperature of the best epoch's model on the validation set; store it in NAME.h5."""
+    from digitcli.calibration import apply_temperature, expected_calibration_error, fit_temperature
+
+    model, _ = artifacts.load_keras_model(files.h5)
+    probabilities = np.asarray(model.predict(to_model_input(val_set.x), batch_size=1000, verbose=0), np.float32)
+    temperature = fit_temperature(probabilities, val_set.y)
+    before = expected_calibration_error(probabilities, val_set.y)
+    after = expected_calibration_error(apply_temperature(probabilities, temperature), val_set.y)
+    artifacts.update_h5_meta(files.h5, temperature=temperature)
+    say(f"Calibration: temperature {temperature:.3f} fitted on the validation set; expected calibration "
+        f"error {100 * before:.2f} -> {100 * after:.2f} points")
+    return temperature
 
 
 def check_outputs(files, config):
