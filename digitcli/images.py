@@ -17,6 +17,14 @@ class ImageReadError(ValueError):
     """A file that cannot be used as an image; the message says why."""
 
 
+class NotAnImage(ImageReadError):
+    """Bytes that are no image format at all."""
+
+
+class ImageTooLarge(ImageReadError):
+    """An image above the pixel limit, refused before it is decoded."""
+
+
 def is_image_file(name):
     """True for a file name with an image suffix that is not hidden."""
     return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES and not name.startswith(".")
@@ -39,8 +47,13 @@ def read_image(path):
         image = None
     if image is None:  # a bad file, or a path imread cannot open: decode from bytes to tell
         image = decode_bytes(path)
-    if image.shape[0] * image.shape[1] > MAX_IMAGE_PIXELS:  # OPENCV_IO_MAX_IMAGE_PIXELS set higher
-        raise ImageReadError(too_large(image.shape[1], image.shape[0]))
+    return checked_size(image)
+
+
+def checked_size(image):
+    """`image`, unless it is above our pixel limit (OPENCV_IO_MAX_IMAGE_PIXELS set higher)."""
+    if image.shape[0] * image.shape[1] > MAX_IMAGE_PIXELS:
+        raise ImageTooLarge(too_large(image.shape[1], image.shape[0]))
     return image
 
 
@@ -52,6 +65,12 @@ def decode_bytes(path):
         raise ImageReadError("file not found") from exc
     except OSError as exc:
         raise ImageReadError(f"cannot read file ({exc.strerror})") from exc
+    return decode_image(data)
+
+
+def decode_image(data):
+    """Decode image bytes as stored; ImageReadError (or a subclass) says why not. Images
+    above the pixel limit are refused from their header, before any pixel is decoded."""
     if not data:
         raise ImageReadError("empty file")
     try:
@@ -59,12 +78,12 @@ def decode_bytes(path):
     except cv2.error:
         image = None
     if image is None:
-        raise ImageReadError(why_undecodable(data))
-    return image
+        raise undecodable(data)
+    return checked_size(image)
 
 
-def why_undecodable(data):
-    """Why OpenCV could not use `data`: Pillow reads just the header to tell."""
+def undecodable(data):
+    """The error for bytes OpenCV could not use: Pillow reads just the header to tell why."""
     from PIL import Image, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = None  # our own limit applies, with a clearer message
@@ -72,12 +91,12 @@ def why_undecodable(data):
         with Image.open(io.BytesIO(data)) as header:
             width, height = header.size
     except UnidentifiedImageError:
-        return "not an image file"
+        return NotAnImage("not an image file")
     except (OSError, ValueError, SyntaxError) as exc:
-        return f"cannot decode image ({exc})"
+        return ImageReadError(f"cannot decode image ({exc})")
     if width * height > MAX_IMAGE_PIXELS:
-        return too_large(width, height)
-    return "cannot decode image (truncated or corrupt)"
+        return ImageTooLarge(too_large(width, height))
+    return ImageReadError("cannot decode image (truncated or corrupt)")
 
 
 def too_large(width, height):

@@ -9,7 +9,9 @@ stale export is rebuilt from the .h5 once (this needs Keras); if that is impossi
 inference falls back to Keras itself, and says so.
 """
 
+import hashlib
 import sys
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -26,11 +28,19 @@ ONNXRUNTIME_FROM = 64  # images; below this OpenCV's DNN module answers sooner
 class Classifier:
     """Class probabilities for MNIST-form uint8 images, from weights NAME.h5."""
 
-    def __init__(self, weights, say=lambda line: print(line, file=sys.stderr)):
+    def __init__(self, weights, say=lambda line: print(line, file=sys.stderr), rebuild=True, threads=0,
+                 opencv_below=ONNXRUNTIME_FROM):
+        """`rebuild=False`: a missing or stale export is an error instead (no Keras import).
+        `threads`: onnxruntime's intra-op threads (0: its default). Batches smaller than
+        `opencv_below` go through OpenCV (sooner for one-shot use; a server sets 0)."""
         self.files = artifacts.ModelFiles(artifacts.Path(weights))
+        self.threads, self.opencv_below = threads, opencv_below
         if not self.files.h5.is_file():
             raise DigitcliError(f"weights file not found: {self.files.h5} (train one with `digitcli train`)")
         meta = artifacts.onnx_in_step(self.files)
+        if meta is None and not rebuild:
+            raise DigitcliError(f"{self.files.onnx} is missing or does not match {self.files.h5}; "
+                                f"run `digitcli predict --weights {self.files.h5} ANY_IMAGE` once to rebuild it")
         if meta is None:
             meta = self.rebuild_export(say)
         self.class_names = meta["class_names"]
@@ -52,23 +62,28 @@ class Classifier:
 
     def predict(self, images):
         """(N, 28, 28) uint8 -> (N, classes) float32 probabilities, calibrated by the model's temperature."""
-        return apply_temperature(self.raw_predict(images), self.temperature)
+        return self.predict_tensor(to_model_input(images))
 
-    def raw_predict(self, images):
-        """The network's own softmax output."""
-        if len(images) == 0:
+    def predict_tensor(self, x):
+        """(N, 28, 28, 1) float32 model input in 0..1 -> calibrated probabilities."""
+        return apply_temperature(self.raw_predict(x), self.temperature)
+
+    def raw_predict(self, x):
+        """The network's own softmax output for (N, 28, 28, 1) float32 model input."""
+        if len(x) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
         if hasattr(self, "keras_model"):
-            return np.asarray(self.keras_model.predict(to_model_input(images), verbose=0))
-        run = self.opencv_runner() if len(images) < ONNXRUNTIME_FROM else self.onnxruntime_runner()
-        parts = [run(to_model_input(images[start:start + BATCH])) for start in range(0, len(images), BATCH)]
-        return np.concatenate(parts).reshape(len(images), len(self.class_names))
+            return np.asarray(self.keras_model.predict(x, verbose=0))
+        run = self.opencv_runner if len(x) < self.opencv_below else self.onnxruntime_runner
+        parts = [run(x[start:start + BATCH]) for start in range(0, len(x), BATCH)]
+        return np.concatenate(parts).reshape(len(x), len(self.class_names))
 
+    @cached_property
     def opencv_runner(self):
         try:
             net = cv2.dnn.readNetFromONNX(str(self.files.onnx))
         except cv2.error:
-            return self.onnxruntime_runner()  # an operator OpenCV lacks
+            return self.onnxruntime_runner  # an operator OpenCV lacks
 
         def run(batch):
             net.setInput(batch)
@@ -76,11 +91,17 @@ class Classifier:
 
         return run
 
+    @cached_property
     def onnxruntime_runner(self):
         import onnxruntime
 
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        export = self.files.onnx.read_bytes()  # the bytes run are the bytes checked: never a newer file
+        if hashlib.sha256(export).hexdigest() != self.meta.get("onnx_sha256"):
+            raise DigitcliError(f"{self.files.onnx} changed while loading; try again")
         try:
-            session = onnxruntime.InferenceSession(str(self.files.onnx), providers=["CPUExecutionProvider"])
+            session = onnxruntime.InferenceSession(export, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise DigitcliError(f"{self.files.onnx}: cannot run this export ({exc})") from exc
         name = session.get_inputs()[0].name

@@ -18,10 +18,11 @@ class Prediction:
     top_k: list = field(default_factory=list)  # [(class, probability), ...] after the first
     error: str = None
 
-    def as_json(self):
+    def as_json(self, name_key="path"):
+        """The schema `predict --json` prints and `serve` answers (which names the file "filename")."""
         if self.error:
-            return {"path": self.path, "error": self.error}
-        out = {"path": self.path, "class": self.class_name, "confidence": round(self.confidence, 6)}
+            return {name_key: self.path, "error": self.error}
+        out = {name_key: self.path, "class": self.class_name, "confidence": round(self.confidence, 6)}
         if self.top_k:
             out["top_k"] = [[name, round(p, 6)] for name, p in self.top_k]
         return out
@@ -58,17 +59,17 @@ def predict_files(files, classifier, top_k=1, progress=None):
     """A Prediction per image file, in order; unreadable files get an error."""
     images, failures = load_images(files, progress)
     ok = np.array([i not in failures for i in range(len(files))], bool)
-    probabilities = classifier.predict(images[ok])
-    ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :max(1, top_k)]
-    top_p = np.take_along_axis(probabilities, ranked, axis=1).tolist()
-    names = classifier.class_names
-    ranked_names = [[names[j] for j in row] for row in ranked.tolist()]
-    found = iter(zip(ranked_names, top_p))
+    read = [path for i, path in enumerate(files) if i not in failures]
+    found = iter(ranked(classifier.predict(images[ok]), classifier.class_names, read, top_k))
+    return [Prediction(path, error=failures[i]) if i in failures else next(found) for i, path in enumerate(files)]
+
+
+def ranked(probabilities, class_names, paths, top_k=1):
+    """A Prediction per row of `probabilities` (one per path), with its `top_k` best classes."""
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :max(1, top_k)]
+    top_p = np.take_along_axis(probabilities, order, axis=1).tolist()
     results = []
-    for i, path in enumerate(files):
-        if i in failures:
-            results.append(Prediction(path, error=failures[i]))
-        else:
-            classes, p = next(found)
-            results.append(Prediction(path, classes[0], p[0], list(zip(classes[1:], p[1:]))))
+    for path, row, p in zip(paths, order.tolist(), top_p):
+        classes = [class_names[j] for j in row]
+        results.append(Prediction(path, classes[0], p[0], list(zip(classes[1:], p[1:]))))
     return results

@@ -9,6 +9,7 @@ import pytest
 from digitcli import artifacts
 from digitcli.calibration import apply_temperature, expected_calibration_error, fit_temperature, reliability
 from digitcli.inference import Classifier
+from digitcli.preprocess import to_model_input
 
 from conftest import run_cli
 
@@ -67,6 +68,6 @@ def test_model_without_a_temperature_still_loads_and_predicts(copy_model, digits
     classifier = Classifier(copy_model, say=lambda line: None)  # the stale export is rebuilt
     assert classifier.temperature == 1.0
     images = np.stack([np.zeros((28, 28), np.uint8), np.eye(28, dtype=np.uint8) * 255])
-    assert np.array_equal(classifier.predict(images), classifier.raw_predict(images))
+    assert np.array_equal(classifier.predict(images), classifier.raw_predict(to_model_input(images)))
     out = run_cli("predict", "--weights", copy_model, next((digits_tree / "validation" / "3").iterdir()))
     assert out.returncode == 0 and "I think this digit is a" in out.stdout
