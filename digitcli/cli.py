@@ -199,6 +199,33 @@ def inspect(data_dir, report_dir):
 
 
 @cli.command()
+@click.option("--weights", default="mnist_neuronet.h5", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (another address "
+              "than loopback exposes the model: use --token).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes (uvicorn's); one per core is a good start.")
+@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="Larger request bodies are refused with 413.")
+@click.option("--token", envvar="DIGITCLI_TOKEN", default=None,
+              help="Require Authorization: Bearer TOKEN on every endpoint but the health checks "
+                   "[env: DIGITCLI_TOKEN].")
+def serve(weights, host, port, workers, max_upload_mb, token):
+    """Serve the model over HTTP: JSON API, Open Inference Protocol v2, metrics and a drawing page.
+
+    \b
+    POST /predict              an image body, or multipart/form-data with image files
+    GET  /                     the drawing page
+    GET  /v2/models/NAME       metadata; POST /v2/models/NAME/infer: [N, 28, 28, 1] FP32
+    GET  /v2/health/live|ready health checks
+    GET  /metrics              Prometheus metrics
+    """
+    from digitcli.serve.run import serve as run
+
+    run(weights, host, port, workers, max_upload_mb, token, say=click.echo, warn=lambda line: click.echo(line, err=True))
+
+
+@cli.command()
 def models():
     """List the models `train --model` offers, with parameter counts."""
     from digitcli.models import MODELS, build_model

@@ -1,0 +1,184 @@
+// The drawing page: pointer strokes on a canvas, live answers from POST /predict.
+"use strict";
+
+const pad = document.getElementById("pad");
+const ctx = pad.getContext("2d");
+const brush = document.getElementById("brush");
+const verdict = document.getElementById("verdict");
+const bars = document.getElementById("bars");
+const seen = document.getElementById("seen");
+const statusLine = document.getElementById("status");
+const SIZE = 280;          // CSS pixels
+const WHILE_DRAWING = 150; // ms between answers during a stroke
+const AFTER_STROKE = 10;   // ms from the end of a stroke to its request
+
+// What the browser test reads: when the last stroke ended and when its answer was shown.
+const timing = { strokeEndedAt: 0, shownAt: 0, answers: 0 };
+window.digitcli = timing;
+
+let token = sessionStorage.getItem("digitcli-token");
+let inked = false, drawing = false, last = null, timer = null, inFlight = false, again = false;
+
+function setUp() {
+  const scale = window.devicePixelRatio || 1;
+  pad.width = pad.height = SIZE * scale;
+  ctx.setTransform(scale, 0, 0, scale, 0, 0);
+  clear();
+}
+
+function clear() {
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, SIZE, SIZE);
+  inked = false;
+  verdict.className = "verdict";
+  verdict.textContent = "Draw a digit.";
+  seen.removeAttribute("src");
+  for (const fill of bars.querySelectorAll(".fill")) fill.style.width = "0";
+  for (const p of bars.querySelectorAll(".p")) p.textContent = "";
+}
+
+function point(event) {
+  const box = pad.getBoundingClientRect();
+  const pressure = event.pointerType === "pen" && event.pressure > 0 ? 0.6 + 0.8 * event.pressure : 1;
+  return { x: (event.clientX - box.left) * SIZE / box.width, y: (event.clientY - box.top) * SIZE / box.height,
+           width: brush.valueAsNumber * pressure };
+}
+
+function segment(from, to) {  // a marker: round ends, round joins, dark ink
+  ctx.strokeStyle = "#111";
+  ctx.lineCap = ctx.lineJoin = "round";
+  ctx.lineWidth = (from.width + to.width) / 2;
+  ctx.beginPath();
+  ctx.moveTo(from.x, from.y);
+  ctx.lineTo(to.x, to.y);
+  ctx.stroke();
+  inked = true;
+}
+
+pad.addEventListener("pointerdown", (event) => {
+  event.preventDefault();
+  pad.setPointerCapture(event.pointerId);
+  drawing = true;
+  last = point(event);
+  segment(last, last);
+  schedule(WHILE_DRAWING);
+});
+
+pad.addEventListener("pointermove", (event) => {
+  if (!drawing) return;
+  event.preventDefault();
+  const moves = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+  for (const move of moves.length ? moves : [event]) {
+    const next = point(move);
+    segment(last, next);
+    last = next;
+  }
+  if (!timer) schedule(WHILE_DRAWING);
+});
+
+function endStroke(event) {
+  if (!drawing) return;
+  drawing = false;
+  timing.strokeEndedAt = performance.now();
+  schedule(AFTER_STROKE);
+}
+pad.addEventListener("pointerup", endStroke);
+pad.addEventListener("pointercancel", endStroke);
+
+function schedule(delay) {
+  clearTimeout(timer);
+  timer = setTimeout(() => { timer = null; ask(); }, delay);
+}
+
+async function ask() {
+  if (!inked) return;
+  if (inFlight) { again = true; return; }  // one request at a time; the newest drawing wins
+  inFlight = true;
+  const blob = await new Promise((done) => pad.toBlob(done, "image/png"));
+  await send(blob, "image/png");
+  inFlight = false;
+  if (again) { again = false; ask(); }
+}
+
+async function send(body, type) {
+  const headers = { "Content-Type": type || "application/octet-stream" };
+  if (token) headers.Authorization = "Bearer " + token;
+  let response;
+  try {
+    response = await fetch("/predict?top_k=100&input=1", { method: "POST", headers, body });
+  } catch (error) {
+    return showError("The server cannot be reached.");
+  }
+  if (response.status === 401) {
+    token = window.prompt("This server needs a token:");
+    if (!token) return showError("A token is needed.");
+    sessionStorage.setItem("digitcli-token", token);
+    return send(body, type);
+  }
+  const answer = await response.json().catch(() => ({ error: "unexpected answer " + response.status }));
+  document.getElementById("model").textContent = answer.model || "?";
+  const first = (answer.predictions || [])[0];
+  if (!response.ok || !first || first.error) return showError((first && first.error) || answer.error);
+  show(first);
+}
+
+function show(prediction) {
+  const all = [[prediction.class, prediction.confidence], ...(prediction.top_k || [])];
+  all.sort((a, b) => a[0].localeCompare(b[0], undefined, { numeric: true }));
+  if (bars.children.length !== all.length) {
+    bars.innerHTML = all.map(() => '<li><span class="c"></span><span class="track"><span class="fill"></span></span>' +
+                                   '<span class="p"></span></li>').join("");
+  }
+  all.forEach(([name, p], i) => {
+    const row = bars.children[i];
+    row.className = name === prediction.class ? "top" : "";
+    row.querySelector(".c").textContent = name;
+    row.querySelector(".fill").style.width = (100 * p).toFixed(1) + "%";
+    row.querySelector(".p").textContent = (100 * p).toFixed(1) + "%";
+  });
+  verdict.className = "verdict";
+  verdict.innerHTML = "";
+  verdict.append("I think this is a ", Object.assign(document.createElement("b"), { textContent: prediction.class }),
+                 ` (${(100 * prediction.confidence).toFixed(1)}% confident)`);
+  if (prediction.input_png) seen.src = prediction.input_png;
+  timing.shownAt = performance.now();
+  timing.answers += 1;
+  statusLine.textContent = "";
+}
+
+function showError(message) {
+  verdict.className = "verdict error";
+  verdict.textContent = /no ink/.test(message || "") ? "Draw a digit." : message || "Something went wrong.";
+  timing.shownAt = performance.now();
+  timing.answers += 1;
+}
+
+async function useFile(file) {  // the file itself is sent, as `digitcli predict` would read it
+  if (!file) return;
+  const url = URL.createObjectURL(file);
+  const image = new Image();
+  const loaded = new Promise((done) => { image.onload = image.onerror = done; });
+  image.src = url;
+  await loaded;
+  clear();
+  if (image.width) {
+    const fit = Math.min(SIZE / image.width, SIZE / image.height);
+    ctx.drawImage(image, (SIZE - image.width * fit) / 2, (SIZE - image.height * fit) / 2,
+                  image.width * fit, image.height * fit);
+  }
+  URL.revokeObjectURL(url);
+  inked = true;
+  await send(file, file.type);
+}
+
+document.getElementById("clear").addEventListener("click", clear);
+document.getElementById("file").addEventListener("change", (event) => useFile(event.target.files[0]));
+pad.addEventListener("dragover", (event) => { event.preventDefault(); pad.classList.add("over"); });
+pad.addEventListener("dragleave", () => pad.classList.remove("over"));
+pad.addEventListener("drop", (event) => {
+  event.preventDefault();
+  pad.classList.remove("over");
+  useFile(event.dataTransfer.files[0]);
+});
+
+setUp();
