@@ -1,6 +1,5 @@
 """`digitcli serve`'s API through Starlette's test client: answers, errors, v2, metrics, token."""
 
-import json
 import struct
 import zlib
 

@@ -7,13 +7,13 @@ const brush = document.getElementById("brush");
 const verdict = document.getElementById("verdict");
 const bars = document.getElementById("bars");
 const seen = document.getElementById("seen");
-const statusLine = document.getElementById("status");
 const SIZE = 280;          // CSS pixels
 const WHILE_DRAWING = 150; // ms between answers during a stroke
 const AFTER_STROKE = 10;   // ms from the end of a stroke to its request
 
-// What the browser test reads: when the last stroke ended and when its answer was shown.
-const timing = { strokeEndedAt: 0, shownAt: 0, answers: 0 };
+// What the browser test reads: when the last stroke ended, when the request for the drawing
+// as it then was started, and when its answer was shown.
+const timing = { strokeEndedAt: 0, askedAt: 0, shownAt: 0, answers: 0 };
 window.digitcli = timing;
 
 let token = sessionStorage.getItem("digitcli-token");
@@ -94,13 +94,14 @@ async function ask() {
   if (!inked) return;
   if (inFlight) { again = true; return; }  // one request at a time; the newest drawing wins
   inFlight = true;
+  const askedAt = performance.now();
   const blob = await new Promise((done) => pad.toBlob(done, "image/png"));
-  await send(blob, "image/png");
+  await send(blob, "image/png", askedAt);
   inFlight = false;
   if (again) { again = false; ask(); }
 }
 
-async function send(body, type) {
+async function send(body, type, askedAt) {
   const headers = { "Content-Type": type || "application/octet-stream" };
   if (token) headers.Authorization = "Bearer " + token;
   let response;
@@ -113,13 +114,16 @@ async function send(body, type) {
     token = window.prompt("This server needs a token:");
     if (!token) return showError("A token is needed.");
     sessionStorage.setItem("digitcli-token", token);
-    return send(body, type);
+    return send(body, type, askedAt);
   }
   const answer = await response.json().catch(() => ({ error: "unexpected answer " + response.status }));
   document.getElementById("model").textContent = answer.model || "?";
   const first = (answer.predictions || [])[0];
-  if (!response.ok || !first || first.error) return showError((first && first.error) || answer.error);
-  show(first);
+  if (!response.ok || !first || first.error) showError((first && first.error) || answer.error);
+  else show(first);
+  timing.askedAt = askedAt || 0;
+  timing.shownAt = performance.now();
+  timing.answers += 1;
 }
 
 function show(prediction) {
@@ -141,16 +145,11 @@ function show(prediction) {
   verdict.append("I think this is a ", Object.assign(document.createElement("b"), { textContent: prediction.class }),
                  ` (${(100 * prediction.confidence).toFixed(1)}% confident)`);
   if (prediction.input_png) seen.src = prediction.input_png;
-  timing.shownAt = performance.now();
-  timing.answers += 1;
-  statusLine.textContent = "";
 }
 
 function showError(message) {
   verdict.className = "verdict error";
   verdict.textContent = /no ink/.test(message || "") ? "Draw a digit." : message || "Something went wrong.";
-  timing.shownAt = performance.now();
-  timing.answers += 1;
 }
 
 async function useFile(file) {  // the file itself is sent, as `digitcli predict` would read it
