@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # Tests and benchmarks find MNIST themselves: MNIST_NPZ if set, else ../shared/data/mnist.npz,
 # else Keras's cache ~/.keras/datasets/mnist.npz, else Keras's download.
 
-.PHONY: install test bench bench-models clean
+.PHONY: install test bench bench-models bench-serve clean
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,9 @@ bench: install
 
 bench-models: install
 	$(PY) bench/bench_models.py --out bench-out
+
+bench-serve: install
+	$(PY) bench/bench_serve.py --out bench-out
 
 clean:
 	rm -rf bench-out .pytest_cache build *.egg-info

@@ -210,7 +210,10 @@ def inspect(data_dir, report_dir):
 @click.option("--token", envvar="DIGITCLI_TOKEN", default=None,
               help="Require Authorization: Bearer TOKEN on every endpoint but the health checks "
                    "[env: DIGITCLI_TOKEN].")
-def serve(weights, host, port, workers, max_upload_mb, token):
+@click.option("--batch-ms", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Let concurrent requests wait up to this long to share one model call; 0 answers each "
+                   "at once. 1 ms measured fastest on a 2-core CPU (BENCHMARKS.md).")
+def serve(weights, host, port, workers, max_upload_mb, token, batch_ms):
     """Serve the model over HTTP: JSON API, Open Inference Protocol v2, metrics and a drawing page.
 
     \b
@@ -222,7 +225,8 @@ def serve(weights, host, port, workers, max_upload_mb, token):
     """
     from digitcli.serve.run import serve as run
 
-    run(weights, host, port, workers, max_upload_mb, token, say=click.echo, warn=lambda line: click.echo(line, err=True))
+    run(weights, host, port, workers, max_upload_mb, token, batch_ms, say=click.echo,
+        warn=lambda line: click.echo(line, err=True))
 
 
 @cli.command()

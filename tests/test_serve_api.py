@@ -182,3 +182,34 @@ def test_page_is_served_small_and_self_contained(client):
         assert "http://" not in asset.text and "https://" not in asset.text  # nothing fetched from elsewhere
     assert "https://" not in page.text and total < 50_000
     assert "touch-action: none" in client.get("/static/style.css").text
+
+
+def test_batching_shares_model_calls_and_gives_the_same_answers(weights, mnist, monkeypatch):
+    import asyncio
+
+    import httpx2
+
+    from digitcli.serve import batching
+
+    calls = []
+    app = create_app(weights, watch=False, batch_ms=20)
+    original = batching.Batcher.flush
+
+    def counting_flush(self):
+        calls.append(len(self.waiting))
+        original(self)
+
+    async def run():
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://test") as c:
+            bodies = [png(mnist["x_test"][i]) for i in range(8)]
+            responses = await asyncio.gather(*(c.post("/predict?top_k=2", content=b) for b in bodies))
+            return [r.json()["predictions"][0] for r in responses]
+
+    monkeypatch.setattr(batching.Batcher, "flush", counting_flush)
+    answers = asyncio.run(run())
+    assert sum(calls) == 8 and len(calls) < 8  # requests waited for each other
+    with TestClient(create_app(weights, watch=False)) as unbatched:
+        for i, answer in enumerate(answers):
+            alone = unbatched.post("/predict?top_k=2", content=png(mnist["x_test"][i])).json()["predictions"][0]
+            assert answer["class"] == alone["class"] and answer["confidence"] == pytest.approx(alone["confidence"], abs=1e-5)

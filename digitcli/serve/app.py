@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from digitcli.predict import Prediction, ranked
 from digitcli.serve import guards, v2
+from digitcli.serve.batching import DEFAULT_MS, Batcher
 from digitcli.serve.model import ModelHolder
 from digitcli.serve.uploads import ApiError, error_response, multipart_files, read_body, status_of, to_inputs
 
@@ -42,10 +43,14 @@ async def predict(request):
         raise ApiError(415, f"send an image (Content-Type image/* or application/octet-stream) "
                             f"or multipart/form-data, not {kind}")
     images, failures = to_inputs(uploads)
-    holder = request.app.state.model
-    classifier = holder.classifier
+    holder, batcher = request.app.state.model, request.app.state.batcher
+    if batcher and len(images):
+        classifier, probabilities = await batcher.predict(images)
+    else:
+        classifier = holder.classifier
+        probabilities = classifier.predict(images)
     names = [name for i, (name, _) in enumerate(uploads) if i not in failures]
-    found = iter(zip(ranked(classifier.predict(images), classifier.class_names, names, top_k), images))
+    found = iter(zip(ranked(probabilities, classifier.class_names, names, top_k), images))
     guards.IMAGES.inc(len(images))
     answers = []
     for i, (name, _) in enumerate(uploads):
@@ -85,8 +90,9 @@ def server_error(request, exc):
     return error_response(500, f"internal error ({exc.__class__.__name__})")
 
 
-def create_app(weights, max_upload_mb=10, token=None, watch=True):
-    """The Starlette application serving `weights` (NAME.h5 with its ONNX export)."""
+def create_app(weights, max_upload_mb=10, token=None, watch=True, batch_ms=DEFAULT_MS):
+    """The Starlette application serving `weights` (NAME.h5 with its ONNX export);
+    `batch_ms` > 0 lets concurrent requests wait that long to share a model call."""
     holder = ModelHolder(weights)
 
     @contextlib.asynccontextmanager
@@ -110,6 +116,7 @@ def create_app(weights, max_upload_mb=10, token=None, watch=True):
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: server_error})
     app.state.model = holder
+    app.state.batcher = Batcher(holder, batch_ms) if batch_ms > 0 else None
     app.state.max_upload = int(max_upload_mb * 1024 * 1024)
     return app
 

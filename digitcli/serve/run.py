@@ -8,6 +8,7 @@ import tempfile
 
 from digitcli.inference import Classifier
 from digitcli.serve.app import CONFIG_VARIABLE
+from digitcli.serve.batching import DEFAULT_MS
 
 LOOPBACK_NAMES = {"localhost"}
 
@@ -21,13 +22,15 @@ def is_loopback(host):
         return False
 
 
-def serve(weights, host="127.0.0.1", port=8000, workers=1, max_upload_mb=10.0, token=None, say=print, warn=print):
+def serve(weights, host="127.0.0.1", port=8000, workers=1, max_upload_mb=10.0, token=None, batch_ms=DEFAULT_MS,
+          say=print, warn=print):
     """Serve `weights` until Ctrl-C or SIGTERM (requests in flight finish first)."""
     import uvicorn
 
     classifier = Classifier(weights, rebuild=False)  # a clear error now rather than in every worker
     meta = classifier.meta
-    os.environ[CONFIG_VARIABLE] = json.dumps({"weights": str(weights), "max_upload_mb": max_upload_mb, "token": token})
+    os.environ[CONFIG_VARIABLE] = json.dumps({"weights": str(weights), "max_upload_mb": max_upload_mb, "token": token,
+                                              "batch_ms": batch_ms})
     metrics_dir = None
     if workers > 1:  # Prometheus counters summed over the worker processes
         metrics_dir = tempfile.mkdtemp(prefix="digitcli-metrics-")
