@@ -8,6 +8,7 @@ import argparse
 import compileall
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -125,12 +126,14 @@ def bench_training(data_dir, out, seeds):
     runs = []
     for seed in seeds:
         weights = out / f"cnn-seed{seed}.h5"
-        seconds, rss, _ = timed_child(CLI + ["train", "--data-dir", str(data_dir), "--weights", str(weights),
-                                             "--seed", str(seed), "--force"])
+        seconds, rss, stdout = timed_child(CLI + ["train", "--data-dir", str(data_dir), "--weights", str(weights),
+                                                  "--seed", str(seed), "--force"])
         history = json.loads(weights.with_suffix(".history.json").read_text())["history"]
+        calibration = re.search(r"temperature ([\d.]+) .* error ([\d.]+) -> ([\d.]+) points", stdout)
         runs.append({"seed": seed, "best_val_accuracy": max(h["val_accuracy"] for h in history),
                      "epoch_seconds": [h["seconds"] for h in history], "wall_seconds": round(seconds, 1),
-                     "peak_rss_mb": round(rss)})
+                     "peak_rss_mb": round(rss), "temperature": float(calibration.group(1)),
+                     "ece_points_before": float(calibration.group(2)), "ece_points_after": float(calibration.group(3))})
         print(f"  seed {seed}: {100 * runs[-1]['best_val_accuracy']:.2f}%", flush=True)
     accuracies = [r["best_val_accuracy"] for r in runs]
     return {"runs": runs, "mean": statistics.mean(accuracies), "min": min(accuracies)}
@@ -180,12 +183,78 @@ def bench_drawings(source, weights, count=10000):
             "accuracy": float((predicted == dataset.y_test[:count][ok]).sum() / count)}
 
 
+def bench_stress(source, weights_list, out, shown=8):
+    """Accuracy of each seed's model on every stress set (data_tools.stress, from the 10,000
+    MNIST test digits), MNIST validation accuracy and calibration error, and a picture of
+    seed 0's mistakes per set."""
+    from data_tools.stress import SETS, make_set
+    from digitcli.calibration import expected_calibration_error
+    from digitcli.inference import Classifier
+    from digitcli.preprocess import NoInkError, to_gray, to_mnist
+
+    dataset = load_dataset("mnist", source)
+    classifiers = [Classifier(w) for w in weights_list]
+    results, rows = {}, []
+    for k, classifier in enumerate(classifiers):
+        p = classifier.predict(dataset.x_test)
+        results.setdefault("mnist validation", []).append(float((p.argmax(1) == dataset.y_test).mean()))
+        results.setdefault("ece validation", []).append(expected_calibration_error(p, dataset.y_test))
+    for name in SETS:
+        start = time.perf_counter()
+        images, labels = make_set(name, dataset.x_test, dataset.y_test)
+        seen = []
+        for image in images:
+            try:
+                seen.append(to_mnist(image))
+            except NoInkError:
+                seen.append(np.zeros((28, 28), np.uint8))
+        seen = np.stack(seen)
+        accuracies = []
+        for k, classifier in enumerate(classifiers):
+            predicted = classifier.predict(seen).argmax(1)
+            accuracies.append(float((predicted == labels).mean()))
+            if k == 0:
+                wrong = np.flatnonzero(predicted != labels)[:shown]
+                thumbs = [np.hstack([cv2.resize(to_uint8_gray(to_gray(images[i])), (28, 28), interpolation=cv2.INTER_AREA),
+                                     seen[i]]) for i in wrong]
+                rows.append((name, thumbs, [f"{labels[i]}->{predicted[i]}" for i in wrong]))
+        results[name] = accuracies
+        results[name + " (images)"] = len(labels)
+        print(f"  {name}: {len(labels)} images, {[round(100 * a, 2) for a in accuracies]} ({time.perf_counter() - start:.0f} s)",
+              flush=True)
+    plot_stress_failures(rows, REPO / "docs" / "stress_failures.png")
+    return results
+
+
+def to_uint8_gray(gray):
+    return np.clip(gray * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def plot_stress_failures(rows, path, shown=8):
+    """Per stress set, seed 0's first mistakes: the image as given, then what the model saw."""
+    from digitcli.plots import STYLE, plt, save
+
+    with plt.rc_context({**STYLE, "axes.grid": False}):
+        fig, axes = plt.subplots(len(rows), 1, figsize=(1.3 * shown, 1.05 * len(rows) + 0.6))
+        for ax, (name, thumbs, captions) in zip(axes, rows):
+            strip = np.full((28, shown * 60), 255, np.uint8)
+            for j, thumb in enumerate(thumbs):
+                strip[:, j * 60:j * 60 + 56] = thumb
+            ax.imshow(strip, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_xticks([j * 60 + 28 for j in range(len(captions))], captions, fontsize=7)
+            ax.set_yticks([])
+            ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+            ax.tick_params(length=0)
+        fig.suptitle("Stress-set mistakes (seed 0): the image as given | what the model saw; true->predicted")
+        save(fig, path)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--source", help="mnist.npz (default: as the tests find it)")
     parser.add_argument("--out", default="bench-out")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--only", default="export,pipeline,train,predict,drawings")
+    parser.add_argument("--only", default="export,pipeline,train,predict,drawings,stress")
     args = parser.parse_args()
     args.source = args.source or str(locate_mnist_npz(REPO))
     out = Path(args.out).resolve()
@@ -199,7 +268,9 @@ def main():
              ("pipeline", lambda: bench_input_pipeline(data_dir)),
              ("train", lambda: bench_training(data_dir, out, [int(s) for s in args.seeds.split(",")])),
              ("predict", lambda: bench_predict(data_dir, out / "cnn-seed0.h5", out)),
-             ("drawings", lambda: bench_drawings(args.source, out / "cnn-seed0.h5"))]
+             ("drawings", lambda: bench_drawings(args.source, out / "cnn-seed0.h5")),
+             ("stress", lambda: bench_stress(args.source, [out / f"cnn-seed{s}.h5" for s in args.seeds.split(",")],
+                                             out))]
     for name, step in steps:
         if name in only:
             print(f"== {name}", flush=True)

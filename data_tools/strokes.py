@@ -9,11 +9,16 @@ import numpy as np
 NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
 
 
-def trace(digit, level=100):
+UPSAMPLE = 4  # the skeleton is taken at 4x: smoother, and small loops stay open
+
+
+def trace(digit, level=128):
     """Polylines [[(x, y), ...], ...] in the digit's pixel coordinates, covering its skeleton."""
+    import cv2
     from skimage.morphology import skeletonize
 
-    pixels = set(zip(*np.nonzero(skeletonize(digit > level))))
+    big = cv2.resize(digit, None, fx=UPSAMPLE, fy=UPSAMPLE, interpolation=cv2.INTER_CUBIC)
+    pixels = set(zip(*np.nonzero(skeletonize(big > level))))
 
     def around(p):
         return [(p[0] + dy, p[1] + dx) for dy, dx in NEIGHBOURS if (p[0] + dy, p[1] + dx) in pixels]
@@ -33,8 +38,13 @@ def trace(digit, level=100):
         joins = [q for q in around(path[-1]) if q not in path[-3:]]
         if joins:  # reach back to the junction or loop start this stroke came from
             path.append(joins[0])
-        strokes.append(straighten([(x, y) for y, x in path]))
-    return strokes
+        strokes.append(straighten([((x + 0.5) / UPSAMPLE - 0.5, (y + 0.5) / UPSAMPLE - 0.5) for y, x in path],
+                                  tolerance=0.7 / UPSAMPLE * 2))
+    return [s for s in strokes if len(strokes) == 1 or length(s) > 1.0]  # skeleton spurs under a pixel go
+
+
+def length(stroke):
+    return float(np.sum(np.hypot(*np.diff(np.array(stroke), axis=0).T))) if len(stroke) > 1 else 0.0
 
 
 def straighten(points, tolerance=0.7):

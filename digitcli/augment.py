@@ -1,7 +1,7 @@
 """On-the-fly augmentation for handwriting and the batches `fit` consumes.
 
 Small random affine warps (rotation, scale, shear, shift), never flips: a mirrored 2 is
-not a 2. OpenCV warps each 28x28 image in microseconds and releases the GIL, so the next
+not a 2; and other pens and scanners (thicker, thinner, blurry low-resolution strokes). OpenCV warps each 28x28 image in microseconds and releases the GIL, so the next
 epoch's images are made in a worker thread while the model trains on this epoch's.
 """
 
@@ -16,6 +16,8 @@ ROTATION_DEG = 8.0
 SCALE = 0.08  # zoom in or out by up to 8%
 SHEAR = 0.10  # horizontal shear factor
 SHIFT_PX = 2.0
+PEN = 0.15  # share of images drawn with a thicker pen, and again with a thinner one
+BLUR = 0.10  # share of images scanned at low resolution
 
 
 def random_affine(images, rng):
@@ -37,6 +39,26 @@ def random_affine(images, rng):
     return out
 
 
+def pens_and_scanners(images, rng):
+    """Imitate other pens and scanners: a share of the images get thicker strokes (grey
+    dilation), a share thinner ones (erosion, where the digit survives it), a share are
+    reduced to 12-20 pixels and scaled back up (a blurry, low-resolution scan)."""
+    out = images.copy()
+    draw = rng.random(len(images))
+    kernel = np.ones((2, 2), np.uint8)
+    for i in np.flatnonzero(draw < PEN):
+        out[i] = cv2.dilate(images[i], kernel)
+    for i in np.flatnonzero((draw >= PEN) & (draw < 2 * PEN)):
+        thinner = cv2.erode(images[i], kernel)
+        if thinner.max() > 127:
+            out[i] = thinner
+    for i in np.flatnonzero((draw >= 2 * PEN) & (draw < 2 * PEN + BLUR)):
+        side = int(rng.integers(12, 21))
+        small = cv2.resize(images[i], (side, side), interpolation=cv2.INTER_AREA)
+        out[i] = cv2.resize(small, (28, 28), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
 class AugmentedEpochs:
     """Shuffled, augmented copies of the training set, one per epoch, each made in a
     worker thread while the previous epoch trains; repeatable for a given seed."""
@@ -51,7 +73,7 @@ class AugmentedEpochs:
         order = rng.permutation(len(self.x))
         images = self.x[order]
         if self.augment:
-            images = random_affine(images, rng)
+            images = random_affine(pens_and_scanners(images, rng), rng)
         return to_model_input(images), self.y[order]
 
     def get(self, epoch, prefetch_next=True):

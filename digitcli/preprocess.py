@@ -12,6 +12,10 @@ import numpy as np
 SIZE = 28
 BOX = 20
 MIN_CONTRAST = 0.15  # ink must differ from the background by this much (0..1 scale)
+BACKGROUND_SIDE = 128  # the background is estimated on a copy this many pixels on its longer side
+WIDTH_SIDE = 80  # stroke widths are measured and changed with the digit this many pixels on its longer side
+TYPICAL_WIDTH = 8.8  # MNIST's median stroke width at that size
+UNEVEN = 0.08  # a background whose brightness spreads more than this is lit unevenly
 
 
 class NoInkError(ValueError):
@@ -23,9 +27,9 @@ def to_mnist(image):
     if mnist_sized(image) and dark_frame(image):
         return image
     gray = to_gray(image)
-    if border_level(gray) >= 0.5:
+    if border_level(gray) > otsu_level(gray):  # the background is the lighter side: dark ink on paper
         gray = 1.0 - gray
-    ink = gray - border_level(gray)
+    ink = gray - paper_level(gray)
     peak = ink.max()
     if peak < MIN_CONTRAST:
         raise NoInkError("no ink found (blank or uniform image)")
@@ -34,7 +38,7 @@ def to_mnist(image):
     ys, xs = np.nonzero(mask)
     ink = ink * (ink > 0.5 * otsu_level(ink))  # drop faint background noise, keep anti-aliasing
     digit = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-    return centre_by_mass(fit_box(digit))
+    return centre_by_mass(fit_box(typical_width(digit)))
 
 
 def to_gray(image):
@@ -86,6 +90,32 @@ def border_level(gray):
     return float(np.median(frame))
 
 
+def paper_level(gray):
+    """The background's brightness: one level read off the frame, or, for an image of at
+    least BACKGROUND_SIDE pixels whose background varies (a photo's light and shadows), a
+    level for every pixel. (In small images the digit fills the frame and hides it.)"""
+    if max(gray.shape) >= BACKGROUND_SIDE:
+        level = background(gray)
+        if level.max() - level.min() > UNEVEN:
+            return level
+    return border_level(gray)
+
+
+def background(gray):
+    """The background's brightness at every pixel, uneven light and shadows included: a grey
+    opening (what is left once strokes are removed) with a window a sixth of the image and
+    at least twice the strokes' width, computed on a reduced copy and smoothed. Ink is brighter than it (light on dark)."""
+    h, w = gray.shape
+    scale = min(1.0, BACKGROUND_SIDE / max(h, w))
+    small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    rough = small > otsu_level(small)
+    window = int(max(3, 2 * stroke_width(rough), min(small.shape) // 6)) | 1  # twice as wide as the strokes
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (window, window))
+    level = cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
+    level = cv2.blur(level, (max(1, window // 2),) * 2, borderType=cv2.BORDER_REPLICATE)
+    return cv2.resize(level, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def otsu_level(ink):
     """Otsu's threshold of a 0..1 image, on the same scale."""
     level, _ = cv2.threshold((ink * 255).astype(np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
@@ -99,6 +129,29 @@ def ink_mask(ink):
         cleaned = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         mask = cleaned if cleaned.any() else mask
     return mask
+
+
+def typical_width(digit):
+    """The digit with its strokes brought to MNIST's typical width when they are far thinner
+    (a hairline pen) or far thicker (a marker), measured at WIDTH_SIDE pixels on the
+    longer side, where MNIST's strokes are 6-14 pixels wide (median 8.8)."""
+    h, w = digit.shape
+    scale = WIDTH_SIDE / max(h, w)
+    big = cv2.resize(digit, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR)
+    width = stroke_width(big > 0.5)
+    if TYPICAL_WIDTH * 0.75 <= width <= TYPICAL_WIDTH * 1.5:
+        return digit
+    radius = int(round(abs(TYPICAL_WIDTH - width) / 2))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    changed = cv2.dilate(big, kernel) if width < TYPICAL_WIDTH else cv2.erode(big, kernel)
+    return changed if changed.max() > 0.5 else big
+
+
+def stroke_width(mask):
+    """Mean stroke width of a binary mask: twice its area over its outline's length."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    outline = sum(cv2.arcLength(c, True) for c in contours)
+    return 2.0 * mask.sum() / max(outline, 1.0)
 
 
 def fit_box(digit):

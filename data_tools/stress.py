@@ -1,0 +1,224 @@
+"""Stress sets: the digits people really make, built from MNIST *test* digits and fonts.
+
+Each set is a function `(digits, labels, rng) -> (images, labels)` whose images are what a
+user would hand to `predict` (any size, gray, BGR or BGRA, dark on light or light on dark).
+Used by `make bench` (accuracy per set, over seeds) and, on a few digits, by the tests.
+"""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from data_tools.strokes import trace
+
+FAITHFUL = 0.95  # a traced digit is used only if its strokes cover this share of the original's ink
+CANVAS = 280
+DIGIT_HEIGHT = 200  # pixels of a traced digit on the canvas (its 20-pixel MNIST box, scaled)
+PEN_WIDTHS = (1, 3, 6, 10, 16, 23, 30)  # hairline to a marker 15% of the digit's height
+
+
+def draw_strokes(strokes, width, canvas=(CANVAS, CANVAS), scale=DIGIT_HEIGHT / 20, offset=None):
+    """Ink (0..1 float, 1 = ink) of polylines in MNIST pixel coordinates, drawn with a round pen."""
+    h, w = canvas
+    ink = np.zeros((h, w), np.uint8)
+    if offset is None:
+        offset = ((w - 28 * scale) / 2, (h - 28 * scale) / 2)
+    shift = 4  # sub-pixel precision for cv2's drawing
+    thickness = max(1, int(round(width)))
+    for stroke in strokes:
+        points = np.array([[(offset[0] + scale * x) * 2 ** shift, (offset[1] + scale * y) * 2 ** shift]
+                           for x, y in stroke], np.int32)
+        if len(points) == 1:
+            cv2.circle(ink, tuple(points[0]), max(1, thickness // 2) * 2 ** shift, 255, -1, cv2.LINE_AA, shift)
+        else:
+            cv2.polylines(ink, [points], False, 255, thickness, cv2.LINE_AA, shift)
+    return ink.astype(np.float32) / 255
+
+
+def on_paper(ink, paper=0.97, colour=0.08):
+    """Dark ink on light paper, uint8 gray."""
+    return to_uint8(paper - ink * (paper - colour))
+
+
+def to_uint8(image):
+    return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def faithful_traces(digits, labels):
+    """(strokes, label) of the digits whose trace keeps their shape: redrawn at MNIST's width,
+    the strokes cover at least FAITHFUL of the original's ink (1 pixel of slack). A thick
+    digit with filled loops traces to another shape (an 8 to a 1), which no pen width can fix."""
+    kept = []
+    for digit, label in zip(digits, labels):
+        strokes = trace(digit)
+        redrawn = cv2.dilate(draw_strokes(strokes, 2.5, canvas=(28, 28), scale=1, offset=(0, 0)), np.ones((3, 3)))
+        ink = digit > 100
+        if (redrawn[ink] > 0.3).mean() >= FAITHFUL:
+            kept.append((strokes, label))
+    return kept
+
+
+def pen_widths(digits, labels, rng):
+    """Each digit traced and redrawn with one of PEN_WIDTHS (cycling), dark on white."""
+    traced = faithful_traces(digits, labels)
+    images = [on_paper(draw_strokes(strokes, PEN_WIDTHS[i % len(PEN_WIDTHS)])) for i, (strokes, _) in enumerate(traced)]
+    return images, np.array([label for _, label in traced])
+
+
+def canvas_placement(digits, labels, rng):
+    """Traced digits 30-400 pixels tall anywhere on an 800x600 canvas, pen 6% of the height."""
+    traced, images = faithful_traces(digits, labels), []
+    for strokes, _ in traced:
+        height = rng.uniform(30, 400)
+        scale = height / 20
+        left, top = rng.uniform(-4 * scale, 800 - 24 * scale), rng.uniform(-4 * scale, 600 - 24 * scale)
+        ink = draw_strokes(strokes, max(1.0, 0.06 * height), canvas=(600, 800), scale=scale, offset=(left, top))
+        images.append(on_paper(ink))
+    return images, np.array([label for _, label in traced])
+
+
+def transparent(digits, labels, rng):
+    """Canvas exports: BGRA, coloured or black ink where alpha is, transparent (and black) elsewhere."""
+    traced, images = faithful_traces(digits, labels), []
+    for i, (strokes, _) in enumerate(traced):
+        ink = draw_strokes(strokes, PEN_WIDTHS[2 + i % 3])
+        colour = np.array([(20, 20, 20), (200, 80, 20), (30, 30, 200)][i % 3], np.float32)
+        bgr = (ink[..., None] * colour).astype(np.uint8)  # premultiplied-looking: black under transparency
+        images.append(np.dstack([bgr, to_uint8(ink)]))
+    return images, np.array([label for _, label in traced])
+
+
+def dark_on_light(digits, labels, rng):
+    """The MNIST digit itself, inverted (black on white), scaled up 2-6x, on a larger sheet."""
+    images = []
+    for d in digits:
+        size = int(28 * rng.uniform(2, 6))
+        big = cv2.resize(d, (size, size), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+        sheet = np.zeros((size + 60, size + 60), np.float32)
+        sheet[30:30 + size, 30:30 + size] = np.clip(big, 0, 1)
+        images.append(on_paper(sheet, paper=rng.uniform(0.85, 1.0)))
+    return images, labels
+
+
+def light_on_dark(digits, labels, rng):
+    """Chalk on a board: light strokes on a dark, not black, background, scaled up 2-6x."""
+    images = []
+    for d in digits:
+        size = int(28 * rng.uniform(2, 6))
+        big = np.clip(cv2.resize(d, (size, size), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255, 0, 1)
+        board, chalk = rng.uniform(0.1, 0.3), rng.uniform(0.75, 0.95)
+        sheet = np.full((size + 60, size + 60), board, np.float32)
+        sheet[30:30 + size, 30:30 + size] = board + big * (chalk - board)
+        images.append(to_uint8(sheet + rng.normal(0, 0.02, sheet.shape)))
+    return images, labels
+
+
+def photographed(digits, labels, rng):
+    """A phone photo of paper: uneven light, a shadow, slight perspective, noise, JPEG."""
+    traced, images = faithful_traces(digits, labels), []
+    for strokes, _ in traced:
+        ink = draw_strokes(strokes, rng.uniform(8, 18), canvas=(320, 320), scale=rng.uniform(8, 11))
+        page = 0.92 - ink * 0.8
+        yy, xx = np.mgrid[0:320, 0:320].astype(np.float32) / 320
+        angle = rng.uniform(0, 2 * np.pi)
+        light = 0.75 + 0.25 * (np.cos(angle) * xx + np.sin(angle) * yy)  # brighter towards one side
+        shadow = np.zeros((320, 320), np.float32)
+        cx, cy = rng.uniform(0, 320, 2)
+        cv2.circle(shadow, (int(cx), int(cy)), int(rng.uniform(60, 140)), 1.0, -1)
+        shadow = cv2.GaussianBlur(shadow, (0, 0), 25)
+        photo = page * light * (1 - 0.35 * shadow)
+        corners = np.float32([[0, 0], [320, 0], [320, 320], [0, 320]])
+        moved = corners + rng.uniform(-16, 16, (4, 2)).astype(np.float32)
+        warp = cv2.getPerspectiveTransform(corners, moved)
+        photo = cv2.warpPerspective(photo, warp, (320, 320), borderMode=cv2.BORDER_REPLICATE)
+        photo = cv2.GaussianBlur(photo, (0, 0), 0.8) + rng.normal(0, 0.025, photo.shape)
+        rgb = cv2.cvtColor(to_uint8(photo), cv2.COLOR_GRAY2BGR)
+        jpeg = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(35, 80))])[1]
+        images.append(cv2.imdecode(jpeg, cv2.IMREAD_COLOR))
+    return images, np.array([label for _, label in traced])
+
+
+def low_resolution(digits, labels, rng):
+    """Digits shrunk until the digit is 8-16 pixels tall, then scaled back up 4x: blurry."""
+    images = []
+    for d in digits:
+        height = rng.uniform(8, 16)
+        side = max(6, int(round(28 * height / 20)))
+        small = cv2.resize(d, (side, side), interpolation=cv2.INTER_AREA)
+        images.append(255 - cv2.resize(small, (4 * side, 4 * side), interpolation=cv2.INTER_CUBIC))
+    return images, labels
+
+
+FONT_DIR = Path(__import__("matplotlib").get_data_path()) / "fonts" / "ttf"
+FONTS = {  # serif and sans, regular, bold and italic; "1" with a foot (serifs) and without (cmss10)
+    "DejaVu Sans": "DejaVuSans.ttf", "DejaVu Sans Bold": "DejaVuSans-Bold.ttf",
+    "DejaVu Sans Oblique": "DejaVuSans-Oblique.ttf", "DejaVu Sans Mono": "DejaVuSansMono.ttf",
+    "DejaVu Serif": "DejaVuSerif.ttf", "DejaVu Serif Bold": "DejaVuSerif-Bold.ttf",
+    "DejaVu Serif Italic": "DejaVuSerif-Italic.ttf", "STIX": "STIXGeneral.ttf", "STIX Bold": "STIXGeneralBol.ttf",
+    "STIX Italic": "STIXGeneralItalic.ttf", "Computer Modern": "cmr10.ttf", "Computer Modern Sans": "cmss10.ttf",
+    "Computer Modern Typewriter": "cmtt10.ttf",
+}
+
+
+def render_glyph(text, font_file, size_px):
+    """Ink (0..1) of `text` in a font, tightly framed with a margin."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(str(FONT_DIR / font_file), size_px)
+    left, top, right, bottom = font.getbbox(text)
+    margin = size_px // 4
+    image = Image.new("L", (right - left + 2 * margin, bottom - top + 2 * margin), 0)
+    ImageDraw.Draw(image).text((margin - left, margin - top), text, fill=255, font=font)
+    return np.asarray(image, np.float32) / 255
+
+
+def printed(digits, labels, rng):
+    """Every digit in every font at three sizes, plus a barred 7 and an open 4 in each font;
+    `digits` and `labels` are ignored (the set has its own)."""
+    images, out = [], []
+    for font_file in FONTS.values():
+        for size in (32, 64, 128):
+            for digit in range(10):
+                ink = render_glyph(str(digit), font_file, size)
+                images.append(on_paper(ink))
+                out.append(digit)
+                if digit == 7:  # the continental 7, a bar across its stem
+                    images.append(on_paper(barred_seven(ink)))
+                    out.append(7)
+            images.append(on_paper(open_four(size)))
+            out.append(4)
+    return images, np.array(out)
+
+
+def barred_seven(ink):
+    """A printed 7 with a short horizontal bar across the middle of its stem."""
+    rows, cols = np.nonzero(ink > 0.5)
+    middle = int(np.median(rows))
+    stem = cols[np.abs(rows - middle) <= 1]
+    width = max(2, int(0.09 * (rows.max() - rows.min())))
+    centre = int(np.median(stem)) if len(stem) else ink.shape[1] // 2
+    half = int(0.28 * (cols.max() - cols.min()))
+    out = ink.copy()
+    cv2.line(out, (centre - half, middle), (centre + half, middle), 1.0, width, cv2.LINE_AA)
+    return out
+
+
+def open_four(size):
+    """A 4 whose two upper strokes do not meet, drawn with a constant-width pen."""
+    s = size / 10
+    strokes = [[(3.0, 0.5), (1.0, 6.5), (8.5, 6.5)], [(6.0, 2.5), (6.0, 10.5)]]
+    canvas = (int(13 * s), int(11 * s))
+    return draw_strokes(strokes, max(2, 0.9 * s), canvas=canvas, scale=s, offset=(s, s))
+
+
+SETS = {
+    "pen widths": pen_widths, "canvas placement": canvas_placement, "transparent": transparent,
+    "dark on light": dark_on_light, "light on dark": light_on_dark, "photographed": photographed,
+    "low resolution": low_resolution, "printed": printed,
+}
+
+
+def make_set(name, digits, labels, seed=0):
+    """The images and labels of stress set `name` made from MNIST test digits."""
+    return SETS[name](digits, labels, np.random.default_rng(seed))
