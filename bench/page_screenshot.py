@@ -1,0 +1,43 @@
+"""docs/serve_page.png: the drawing page with a traced MNIST test digit drawn on it.
+
+    python bench/page_screenshot.py WEIGHTS.h5 [OUT.png]
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from data_tools.sources import locate_mnist_npz  # noqa: E402
+from data_tools.strokes import trace  # noqa: E402
+from servers import Server  # noqa: E402
+from test_serve_page import CHROMIUM, CHROMIUM_ARGS, answer_after_last_stroke, draw_strokes, set_brush  # noqa: E402
+
+
+def main():
+    weights, out = Path(sys.argv[1]), Path(sys.argv[2] if len(sys.argv) > 2 else REPO / "docs" / "serve_page.png")
+    with np.load(locate_mnist_npz(REPO)) as data:
+        digit = data["x_test"][np.flatnonzero(data["y_test"] == 4)[3]]
+    from playwright.sync_api import sync_playwright
+
+    server = Server(weights)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 820, "height": 560})
+            page.goto(server.url + "/")
+            set_brush(page, 16)
+            draw_strokes(page, trace(digit), 9, (14, 10))
+            print(answer_after_last_stroke(page))
+            page.screenshot(path=str(out))
+            browser.close()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
