@@ -23,7 +23,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from data_tools.drawings import make_drawing  # noqa: E402
+from data_tools.drawings import make_drawing, to_uint8  # noqa: E402
 from data_tools.export import export_dataset  # noqa: E402
 from data_tools.sources import load_dataset, locate_mnist_npz  # noqa: E402
 
@@ -215,7 +215,7 @@ def bench_stress(source, weights_list, out, shown=8):
             accuracies.append(float((predicted == labels).mean()))
             if k == 0:
                 wrong = np.flatnonzero(predicted != labels)[:shown]
-                thumbs = [np.hstack([cv2.resize(to_uint8_gray(to_gray(images[i])), (28, 28), interpolation=cv2.INTER_AREA),
+                thumbs = [np.hstack([cv2.resize(to_uint8(to_gray(images[i])), (28, 28), interpolation=cv2.INTER_AREA),
                                      seen[i]]) for i in wrong]
                 rows.append((name, thumbs, [f"{labels[i]}->{predicted[i]}" for i in wrong]))
         results[name] = accuracies
@@ -224,10 +224,6 @@ def bench_stress(source, weights_list, out, shown=8):
               flush=True)
     plot_stress_failures(rows, REPO / "docs" / "stress_failures.png")
     return results
-
-
-def to_uint8_gray(gray):
-    return np.clip(gray * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 def plot_stress_failures(rows, path, shown=8):

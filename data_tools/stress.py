@@ -8,8 +8,10 @@ Used by `make bench` (accuracy per set, over seeds) and, on a few digits, by the
 from pathlib import Path
 
 import cv2
+import matplotlib
 import numpy as np
 
+from data_tools.drawings import to_uint8
 from data_tools.strokes import trace
 
 FAITHFUL = 0.95  # a traced digit is used only if its strokes cover this share of the original's ink
@@ -39,10 +41,6 @@ def draw_strokes(strokes, width, canvas=(CANVAS, CANVAS), scale=DIGIT_HEIGHT / 2
 def on_paper(ink, paper=0.97, colour=0.08):
     """Dark ink on light paper, uint8 gray."""
     return to_uint8(paper - ink * (paper - colour))
-
-
-def to_uint8(image):
-    return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 def faithful_traces(digits, labels):
@@ -150,7 +148,7 @@ def low_resolution(digits, labels, rng):
     return images, labels
 
 
-FONT_DIR = Path(__import__("matplotlib").get_data_path()) / "fonts" / "ttf"
+FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"  # fonts every install of matplotlib ships
 FONTS = {  # serif and sans, regular, bold and italic; "1" with a foot (serifs) and without (cmss10)
     "DejaVu Sans": "DejaVuSans.ttf", "DejaVu Sans Bold": "DejaVuSans-Bold.ttf",
     "DejaVu Sans Oblique": "DejaVuSans-Oblique.ttf", "DejaVu Sans Mono": "DejaVuSansMono.ttf",

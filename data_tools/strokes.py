@@ -4,17 +4,15 @@ Used to redraw test digits as a person would draw them, with any pen width, on a
 (`data_tools.stress`) or with pointer events in a browser (the page test).
 """
 
+import cv2
 import numpy as np
 
 NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
-
-
 UPSAMPLE = 4  # the skeleton is taken at 4x: smoother, and small loops stay open
 
 
 def trace(digit, level=128):
     """Polylines [[(x, y), ...], ...] in the digit's pixel coordinates, covering its skeleton."""
-    import cv2
     from skimage.morphology import skeletonize
 
     big = cv2.resize(digit, None, fx=UPSAMPLE, fy=UPSAMPLE, interpolation=cv2.INTER_CUBIC)
@@ -49,8 +47,6 @@ def length(stroke):
 
 def straighten(points, tolerance=0.7):
     """Drop the pixel staircase: the polyline's corners within `tolerance` pixels (Douglas-Peucker)."""
-    import cv2
-
     if len(points) < 3:
         return [(float(x), float(y)) for x, y in points]
     curve = np.array(points, np.float32).reshape(-1, 1, 2)

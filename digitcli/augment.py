@@ -1,8 +1,9 @@
 """On-the-fly augmentation for handwriting and the batches `fit` consumes.
 
 Small random affine warps (rotation, scale, shear, shift), never flips: a mirrored 2 is
-not a 2; and other pens and scanners (thicker, thinner, blurry low-resolution strokes). OpenCV warps each 28x28 image in microseconds and releases the GIL, so the next
-epoch's images are made in a worker thread while the model trains on this epoch's.
+not a 2; and other pens and scanners (thicker, thinner, blurry low-resolution strokes).
+OpenCV warps each 28x28 image in microseconds and releases the GIL, so the next epoch's
+images are made in a worker thread while the model trains on this epoch's.
 """
 
 from concurrent.futures import ThreadPoolExecutor

@@ -212,7 +212,7 @@ def inspect(data_dir, report_dir):
                    "[env: DIGITCLI_TOKEN].")
 @click.option("--batch-ms", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Let concurrent requests wait up to this long to share one model call; 0 answers each "
-                   "at once. 1 ms measured fastest on a 2-core CPU (BENCHMARKS.md).")
+                   "at once. 0.5-1 ms measured best on a 2-core CPU (BENCHMARKS.md).")
 def serve(weights, host, port, workers, max_upload_mb, token, batch_ms):
     """Serve the model over HTTP: JSON API, Open Inference Protocol v2, metrics and a drawing page.
 

@@ -46,7 +46,7 @@ def read_image(path):
     except cv2.error:  # OpenCV refuses images above OPENCV_IO_MAX_IMAGE_PIXELS this way
         image = None
     if image is None:  # a bad file, or a path imread cannot open: decode from bytes to tell
-        image = decode_bytes(path)
+        return decode_bytes(path)
     return checked_size(image)
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from digitcli.plots import STYLE, TRAIN_COLOUR, VAL_COLOUR, montage, plt, save
+from digitcli.plots import GAP, STYLE, TILE, TRAIN_COLOUR, VAL_COLOUR, montage, plt, save
 
 SPLIT_COLOURS = {"train": TRAIN_COLOUR, "validation": VAL_COLOUR, "all": TRAIN_COLOUR}
 SAMPLES_PER_CLASS = 12
@@ -23,7 +23,7 @@ def plot_samples(scan, path, per_class=SAMPLES_PER_CLASS, seed=0):
     with plt.rc_context({**STYLE, "axes.grid": False}):
         fig, ax = plt.subplots(figsize=(0.55 * per_class + 1, 0.55 * len(rows) + 0.8))
         ax.imshow(canvas, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        ax.set_yticks([r * cell_h + 2 + 14 for r in range(len(rows))], scan.class_names)
+        ax.set_yticks([r * cell_h + GAP + TILE / 2 for r in range(len(rows))], scan.class_names)
         ax.set_xticks([])
         ax.tick_params(length=0)
         for spine in ax.spines.values():
@@ -70,7 +70,7 @@ def plot_mean_digits(scans, path, columns=10):
         ax.axis("off")
         for k, name in enumerate(names):
             r, c = divmod(k, columns)
-            ax.text(c * cell_w + cell_w / 2 - 0.5, r * cell_h + 4 + 28 + 1, name, ha="center", va="top", fontsize=10)
+            ax.text(c * cell_w + cell_w / 2 - 0.5, r * cell_h + GAP + TILE + 1, name, ha="center", va="top", fontsize=10)
         ax.set_title("Mean image of each class")
         save(fig, path)
 

@@ -17,6 +17,7 @@ STYLE = {
     "axes.grid": True, "grid.alpha": 0.3,
 }
 TRAIN_COLOUR, VAL_COLOUR = "#1f77b4", "#d62728"
+TILE, GAP = 28, 4  # montage pixels: an image, and the space around it
 
 
 def save(fig, path):
@@ -81,14 +82,13 @@ def plot_mistakes(images, true_names, predicted_names, confidences, path, column
     count = len(images)
     rows = max(1, -(-count // columns))
     canvas, (cell_w, cell_h) = montage(images, columns, label=16)
-    tile, gap = 28, 4
     with plt.rc_context({**STYLE, "axes.grid": False}):
         fig, ax = plt.subplots(figsize=(1.5 * columns, 2.0 * rows + 0.5))
         ax.imshow(canvas, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         ax.axis("off")
         for k in range(count):
             r, c = divmod(k, columns)
-            ax.text(c * cell_w + cell_w / 2 - 0.5, r * cell_h + gap + tile + 1, f"true {true_names[k]}\n"
+            ax.text(c * cell_w + cell_w / 2 - 0.5, r * cell_h + GAP + TILE + 1, f"true {true_names[k]}\n"
                     f"pred {predicted_names[k]} {100 * confidences[k]:.0f}%", ha="center", va="top",
                     fontsize=8, color="#b00020")
         ax.set_title(f"Worst mistakes ({count} shown, most confident first)" if count else "No mistakes")
@@ -122,14 +122,14 @@ def plot_calibration(probabilities, labels, temperature, path):
         save(fig, path)
 
 
-def montage(images, columns, gap=4, label=0, background=255):
-    """Tile 28x28 images row by row into one array, `gap` pixels apart with `label` pixels
-    of room under each: (canvas, (cell width, cell height)). One imshow draws them all."""
-    tile = 28
+def montage(images, columns, label=0, background=255):
+    """Tile 28x28 images row by row into one array, GAP pixels apart with `label` pixels of
+    room under each: (canvas, (cell width, cell height)). One imshow draws them all; an
+    image's top edge is GAP below its cell's."""
     rows = max(1, -(-len(images) // columns))
-    cell_w, cell_h = tile + gap, tile + gap + label
+    cell_w, cell_h = TILE + GAP, TILE + GAP + label
     canvas = np.full((rows * cell_h, columns * cell_w), background, np.uint8)
     for k, image in enumerate(images):
         r, c = divmod(k, columns)
-        canvas[r * cell_h + gap:r * cell_h + gap + tile, c * cell_w + gap // 2:c * cell_w + gap // 2 + tile] = image
+        canvas[r * cell_h + GAP:r * cell_h + GAP + TILE, c * cell_w + GAP // 2:c * cell_w + GAP // 2 + TILE] = image
     return canvas, (cell_w, cell_h)

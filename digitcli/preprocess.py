@@ -104,12 +104,13 @@ def paper_level(gray):
 def background(gray):
     """The background's brightness at every pixel, uneven light and shadows included: a grey
     opening (what is left once strokes are removed) with a window a sixth of the image and
-    at least twice the strokes' width, computed on a reduced copy and smoothed. Ink is brighter than it (light on dark)."""
+    at least twice the strokes' width, computed on a reduced copy and smoothed. Ink is
+    brighter than it (light on dark)."""
     h, w = gray.shape
     scale = min(1.0, BACKGROUND_SIDE / max(h, w))
     small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     rough = small > otsu_level(small)
-    window = int(max(3, 2 * stroke_width(rough), min(small.shape) // 6)) | 1  # twice as wide as the strokes
+    window = int(max(3, 2 * stroke_width(rough), min(small.shape) // 6)) | 1
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (window, window))
     level = cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
     level = cv2.blur(level, (max(1, window // 2),) * 2, borderType=cv2.BORDER_REPLICATE)

@@ -7,6 +7,7 @@ A data folder is laid out one of three ways:
   recorded beside the model (`NAME.split.json`) so that `evaluate` scores exactly those.
 """
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,8 +75,6 @@ def write_record(files, root, paths, mask, fraction, seed):
 
 def read_record(files):
     """The split recorded beside the model, or None."""
-    import json
-
     try:
         return json.loads(files.split.read_text())
     except FileNotFoundError:

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from digitcli import artifacts
+from digitcli import artifacts, splits
 from digitcli.augment import AugmentedEpochs
 from digitcli.backend import device_description, import_keras
 from digitcli.errors import DigitcliError
-from digitcli import splits
 from digitcli.folders import describe_skipped, list_labelled, load_labelled, load_listed
 from digitcli.models import build_model, get_recipe
 from digitcli.preprocess import to_model_input

@@ -52,6 +52,7 @@ async def predict(request):
     names = [name for i, (name, _) in enumerate(uploads) if i not in failures]
     found = iter(zip(ranked(probabilities, classifier.class_names, names, top_k), images))
     guards.IMAGES.inc(len(images))
+    with_input = request.query_params.get("input") == "1"  # the 28x28 image the model saw, for the page
     answers = []
     for i, (name, _) in enumerate(uploads):
         if i in failures:
@@ -59,7 +60,7 @@ async def predict(request):
             continue
         prediction, image = next(found)
         answers.append(prediction.as_json("filename"))
-        if request.query_params.get("input") == "1":  # the 28x28 image the model saw, for the page
+        if with_input:
             answers[-1]["input_png"] = "data:image/png;base64," + base64.b64encode(
                 cv2.imencode(".png", image)[1]).decode()
     content = {"model": holder.name, "predictions": answers}

@@ -1,9 +1,10 @@
 """Server-side batching: concurrent /predict requests in one worker share one model call.
 
 Each request's images wait up to `window` for others; then all go through the model
-together. On a 2-core CPU with 16 clients a 1 ms window more than doubled the requests per
-second of one worker (3,931 vs 1,812) and cut p99 latency (6.6 vs 11.7 ms); 0.5 and 2 ms
-did less well (`make bench-serve`, BENCHMARKS.md). Hence the default.
+together. On a 2-core CPU with 16 clients a 1 ms window doubled the requests per second of
+one worker (3,921 vs 1,926) and cut p99 latency (6.4 vs 10.5 ms); with two workers 0.5 and
+1 ms traded places between runs and 2 ms did less well (`make bench-serve`,
+BENCHMARKS.md). Hence the default.
 """
 
 import asyncio

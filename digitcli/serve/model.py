@@ -38,7 +38,6 @@ class ModelHolder:
         self.classifier = load(weights)
         self.name = self.classifier.files.h5.stem
         self.seen = signature(self.classifier.files)
-        self.switches = 0
 
     def refresh(self):
         """Switch to the files on disk if they changed and are in step; True if switched."""
@@ -50,7 +49,6 @@ class ModelHolder:
         except DigitcliError:
             return False  # mid-write or mismatched: keep serving the old model, look again soon
         self.classifier, self.seen = fresh, now
-        self.switches += 1
         return True
 
     async def watch(self, every=WATCH_SECONDS):
