@@ -23,9 +23,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from data_tools.drawings import make_drawing, to_uint8  # noqa: E402
+from data_tools.drawings import make_drawing  # noqa: E402
 from data_tools.export import export_dataset  # noqa: E402
 from data_tools.sources import load_dataset, locate_mnist_npz  # noqa: E402
+from digitcli.preprocess import to_uint8  # noqa: E402
 
 CLI = [sys.executable, "-m", "digitcli"]
 

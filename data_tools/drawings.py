@@ -8,6 +8,8 @@ background. Used by the tests and `make bench` to check `predict` on real-lookin
 import cv2
 import numpy as np
 
+from digitcli.preprocess import to_uint8
+
 INKS = [(40, 40, 40), (160, 60, 20), (30, 30, 170), (20, 110, 20)]  # BGR: black, blue, red, green
 
 
@@ -33,7 +35,3 @@ def make_drawing(digit, rng):
         return to_uint8(image)
     alpha = np.clip(ink * 1.5, 0, 1)  # ink opaque, paper fully transparent
     return to_uint8(np.dstack([image, alpha]))
-
-
-def to_uint8(image):
-    return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)

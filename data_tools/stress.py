@@ -11,8 +11,8 @@ import cv2
 import matplotlib
 import numpy as np
 
-from data_tools.drawings import to_uint8
 from data_tools.strokes import trace
+from digitcli.preprocess import to_uint8
 
 FAITHFUL = 0.95  # a traced digit is used only if its strokes cover this share of the original's ink
 CANVAS = 280

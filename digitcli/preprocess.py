@@ -15,6 +15,7 @@ MIN_CONTRAST = 0.15  # ink must differ from the background by this much (0..1 sc
 BACKGROUND_SIDE = 128  # the background is estimated on a copy this many pixels on its longer side
 WIDTH_SIDE = 80  # stroke widths are measured and changed with the digit this many pixels on its longer side
 TYPICAL_WIDTH = 8.8  # MNIST's median stroke width at that size
+SPECK = 0.02  # ink pieces smaller than this share of the largest piece are noise
 UNEVEN = 0.08  # a background whose brightness spreads more than this is lit unevenly
 
 
@@ -102,18 +103,24 @@ def paper_level(gray):
 
 
 def background(gray):
-    """The background's brightness at every pixel, uneven light and shadows included: a grey
-    opening (what is left once strokes are removed) with a window a sixth of the image and
-    at least twice the strokes' width, computed on a reduced copy and smoothed. Ink is
-    brighter than it (light on dark)."""
+    """The background's brightness at every pixel, uneven light and shadows included,
+    estimated on a copy reduced to BACKGROUND_SIDE pixels: a smoothed grey opening (window a
+    sixth of the image, at least twice the strokes' width) finds the strokes, which are then
+    painted over from the paper around them (OpenCV's inpainting), so the estimate follows
+    shadow edges that the opening's square window cuts across. Ink is brighter than it."""
     h, w = gray.shape
     scale = min(1.0, BACKGROUND_SIDE / max(h, w))
     small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     rough = small > otsu_level(small)
     window = int(max(3, 2 * stroke_width(rough), min(small.shape) // 6)) | 1
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (window, window))
-    level = cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
-    level = cv2.blur(level, (max(1, window // 2),) * 2, borderType=cv2.BORDER_REPLICATE)
+    opened = cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
+    opened = cv2.blur(opened, (max(1, window // 2),) * 2, borderType=cv2.BORDER_REPLICATE)
+    above = np.clip(small - opened, 0.0, 1.0)
+    strokes = (above > 0.5 * otsu_level(above / max(above.max(), 1e-6)) * above.max()).astype(np.uint8)
+    strokes = cv2.dilate(strokes, np.ones((3, 3), np.uint8))
+    level = cv2.inpaint(to_uint8(small), strokes, 5, cv2.INPAINT_TELEA).astype(np.float32) / 255
+    level = cv2.GaussianBlur(level, (0, 0), 1.5, borderType=cv2.BORDER_REPLICATE)
     return cv2.resize(level, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
@@ -124,11 +131,14 @@ def otsu_level(ink):
 
 
 def ink_mask(ink):
-    """Pixels that are ink: above Otsu's level, specks removed on large images."""
+    """Pixels that are ink: above Otsu's level; on large images, without specks (connected
+    pieces smaller than SPECK of the largest), however thin the strokes."""
     mask = (ink > otsu_level(ink)).astype(np.uint8)
     if min(mask.shape) >= 3 * SIZE:
-        cleaned = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-        mask = cleaned if cleaned.any() else mask
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        if count > 2:
+            mask = np.isin(labels, 1 + np.flatnonzero(areas >= SPECK * areas.max())).astype(np.uint8)
     return mask
 
 
@@ -174,8 +184,12 @@ def centre_by_mass(digit):
     if m["m00"] > 0:
         dx, dy = SIZE / 2 - m["m10"] / m["m00"] - 0.5, SIZE / 2 - m["m01"] / m["m00"] - 0.5
         canvas = cv2.warpAffine(canvas, np.float32([[1, 0, dx], [0, 1, dy]]), (SIZE, SIZE))
-    canvas /= max(canvas.max(), 1e-6)
-    return np.clip(canvas * 255 + 0.5, 0, 255).astype(np.uint8)
+    return to_uint8(canvas / max(canvas.max(), 1e-6))
+
+
+def to_uint8(image):
+    """A 0..1 float image as uint8 0..255, rounded."""
+    return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 def to_model_input(images):

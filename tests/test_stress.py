@@ -93,3 +93,16 @@ def test_photographed_digit_survives_preprocessing(few, mnist):
     for photo in photos[:4]:
         seen = to_mnist(photo)
         assert seen.shape == (28, 28) and (seen > 127).mean() < 0.35  # a digit, not a shadow
+
+
+def test_hairline_strokes_are_not_taken_for_specks(mnist):
+    """A 1-pixel pen on a 280-pixel canvas (test digit 453 once became a grey square), and
+    specks of dust far from the digit, which must not widen its box."""
+    strokes = trace(mnist["x_test"][453])
+    marker = to_mnist(stress.on_paper(stress.draw_strokes(strokes, 23))).ravel()
+    hairline = stress.on_paper(stress.draw_strokes(strokes, 1))
+    dusty = stress.on_paper(stress.draw_strokes(strokes, 23))
+    dusty[5:7, 5:7] = dusty[270:272, 140:142] = 0
+    for image in (hairline, dusty):
+        similarity = np.corrcoef(to_mnist(image).ravel(), marker)[0, 1]
+        assert similarity > 0.6  # the same 3 in the same place (the grey square was 0.47)
