@@ -46,8 +46,14 @@ def length(stroke):
 
 
 def straighten(points, tolerance=0.7):
-    """Drop the pixel staircase: the polyline's corners within `tolerance` pixels (Douglas-Peucker)."""
+    """Drop the pixel staircase: the polyline's corners within `tolerance` pixels
+    (Douglas-Peucker). A closed loop is split at its point farthest from the start first:
+    the algorithm measures against the chord between the ends, which a loop does not have."""
     if len(points) < 3:
         return [(float(x), float(y)) for x, y in points]
-    curve = np.array(points, np.float32).reshape(-1, 1, 2)
-    return [(float(x), float(y)) for x, y in cv2.approxPolyDP(curve, tolerance, False).reshape(-1, 2)]
+    curve = np.array(points, np.float32)
+    far = int(np.argmax(np.hypot(*(curve - curve[0]).T)))
+    if 0 < far < len(curve) - 1 and np.hypot(*(curve[-1] - curve[0])) < tolerance:
+        return straighten(points[:far + 1], tolerance)[:-1] + straighten(points[far:], tolerance)
+    simplified = cv2.approxPolyDP(curve.reshape(-1, 1, 2), tolerance, False).reshape(-1, 2)
+    return [(float(x), float(y)) for x, y in simplified]

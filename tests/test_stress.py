@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from data_tools import stress
-from data_tools.strokes import trace
+from data_tools.strokes import length, trace
 from digitcli.preprocess import stroke_width, to_gray, to_mnist
 
 
@@ -27,6 +27,17 @@ def test_trace_covers_the_digit(few):
         redrawn = stress.draw_strokes(strokes, 2.5, canvas=(28, 28), scale=1, offset=(0, 0))
         covered = cv2.dilate(redrawn, np.ones((3, 3)))[digit > 100] > 0.3
         assert covered.mean() > 0.9
+
+
+def test_trace_of_a_ring_stays_closed():
+    """A 0 drawn as a ring traces to one closed stroke, not a U (Douglas-Peucker on a loop
+    once dropped the part between its coinciding ends)."""
+    ring = np.zeros((28, 28), np.uint8)
+    cv2.circle(ring, (14, 14), 8, 255, 2, cv2.LINE_AA)
+    strokes = trace(ring)
+    assert len(strokes) == 1
+    stroke = np.array(strokes[0])
+    assert np.hypot(*(stroke[0] - stroke[-1])) < 1.0 and length(strokes[0]) > 0.9 * 2 * np.pi * 8
 
 
 def test_pen_width_really_changes(few):
