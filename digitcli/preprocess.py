@@ -16,7 +16,7 @@ BACKGROUND_SIDE = 128  # the background is estimated on a copy this many pixels 
 WIDTH_SIDE = 80  # stroke widths are measured and changed with the digit this many pixels on its longer side
 TYPICAL_WIDTH = 8.8  # MNIST's median stroke width at that size
 SPECK = 0.02  # ink pieces smaller than this share of the largest piece are noise
-UNEVEN = 0.08  # a background whose brightness spreads more than this is lit unevenly
+UNEVEN = 0.08  # a background (or frame) whose brightness spreads more than this is lit unevenly
 
 
 class NoInkError(ValueError):
@@ -28,9 +28,13 @@ def to_mnist(image):
     if mnist_sized(image) and dark_frame(image):
         return image
     gray = to_gray(image)
-    if border_level(gray) > otsu_level(gray):  # the background is the lighter side: dark ink on paper
+    dark = ink_is_dark(gray)
+    if dark:
         gray = 1.0 - gray
-    ink = gray - paper_level(gray)
+    paper = paper_level(gray)
+    ink = gray - paper
+    if dark and np.ndim(paper):  # paper under uneven light: ink contrast scales with the light falling on it
+        ink = ink * (1.0 - paper.min()) / np.maximum(1.0 - paper, 0.05)
     peak = ink.max()
     if peak < MIN_CONTRAST:
         raise NoInkError("no ink found (blank or uniform image)")
@@ -85,10 +89,27 @@ def dark_frames(images):
     return frame_sum < 128 * (2 * w + 2 * (h - 2))
 
 
+def frame(gray):
+    """The image's outer ring of pixels."""
+    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+
+
 def border_level(gray):
     """The background brightness, read off the image's outer frame."""
-    frame = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return float(np.median(frame))
+    return float(np.median(frame(gray)))
+
+
+def ink_is_dark(gray):
+    """Dark ink on light paper? On evenly lit paper the frame is on the light side of Otsu's
+    split. Under uneven light Otsu splits light from shadow instead, so there the sign of the
+    strongest departure from the local background (the median of half the image) tells."""
+    low, high = np.percentile(frame(gray), [5, 95])
+    if high - low <= UNEVEN:
+        return border_level(gray) > otsu_level(gray)
+    small = reduced(gray)
+    window = max(3, min(small.shape) // 2) | 1
+    departure = small - cv2.medianBlur(to_uint8(small), window).astype(np.float32) / 255
+    return -departure.min() > departure.max()
 
 
 def paper_level(gray):
@@ -108,9 +129,7 @@ def background(gray):
     sixth of the image, at least twice the strokes' width) finds the strokes, which are then
     painted over from the paper around them (OpenCV's inpainting), so the estimate follows
     shadow edges that the opening's square window cuts across. Ink is brighter than it."""
-    h, w = gray.shape
-    scale = min(1.0, BACKGROUND_SIDE / max(h, w))
-    small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    small = reduced(gray)
     rough = small > otsu_level(small)
     window = int(max(3, 2 * stroke_width(rough), min(small.shape) // 6)) | 1
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (window, window))
@@ -121,7 +140,14 @@ def background(gray):
     strokes = cv2.dilate(strokes, np.ones((3, 3), np.uint8))
     level = cv2.inpaint(to_uint8(small), strokes, 5, cv2.INPAINT_TELEA).astype(np.float32) / 255
     level = cv2.GaussianBlur(level, (0, 0), 1.5, borderType=cv2.BORDER_REPLICATE)
-    return cv2.resize(level, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(level, gray.shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+
+def reduced(gray):
+    """A copy at most BACKGROUND_SIDE pixels on its longer side, for the background estimates."""
+    h, w = gray.shape
+    scale = min(1.0, BACKGROUND_SIDE / max(h, w))
+    return cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
 def otsu_level(ink):

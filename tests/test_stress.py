@@ -117,3 +117,15 @@ def test_hairline_strokes_are_not_taken_for_specks(mnist):
     for image in (hairline, dusty):
         similarity = np.corrcoef(to_mnist(image).ravel(), marker)[0, 1]
         assert similarity > 0.6  # the same 3 in the same place (the grey square was 0.47)
+
+
+def test_dark_ink_is_found_under_a_deep_shadow(mnist):
+    """Half the sheet in shadow: Otsu splits light from shadow, not ink from paper, so the
+    frame alone would call the ink light."""
+    strokes = trace(mnist["x_test"][3])
+    clean = stress.on_paper(stress.draw_strokes(strokes, 16))
+    light = np.ones(clean.shape, np.float32)
+    light[:, :150] = 0.4
+    shaded = (clean * cv2.GaussianBlur(light, (0, 0), 10)).astype(np.uint8)
+    similarity = np.corrcoef(to_mnist(shaded).ravel(), to_mnist(clean).ravel())[0, 1]
+    assert similarity > 0.9
