@@ -239,6 +239,8 @@ def plot_stress_failures(rows, path, shown=8):
                 strip[:, j * 60:j * 60 + 56] = thumb
             ax.imshow(strip, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
             ax.set_xticks([j * 60 + 28 for j in range(len(captions))], captions, fontsize=7)
+            if not thumbs:
+                ax.text(shown * 30, 14, "no mistakes", ha="center", va="center", fontsize=9)
             ax.set_yticks([])
             ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
             ax.tick_params(length=0)
