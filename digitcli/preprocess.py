@@ -145,9 +145,14 @@ def background(gray):
 
 def reduced(gray):
     """A copy at most BACKGROUND_SIDE pixels on its longer side, for the background estimates."""
-    h, w = gray.shape
-    scale = min(1.0, BACKGROUND_SIDE / max(h, w))
-    return cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return with_longer_side(gray, min(BACKGROUND_SIDE, max(gray.shape)), cv2.INTER_AREA)
+
+
+def with_longer_side(image, side, interpolation):
+    """`image` resized so its longer side is `side` pixels, keeping the aspect ratio."""
+    h, w = image.shape
+    scale = side / max(h, w)
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interpolation)
 
 
 def otsu_level(ink):
@@ -172,9 +177,7 @@ def typical_width(digit):
     """The digit with its strokes brought to MNIST's typical width when they are far thinner
     (a hairline pen) or far thicker (a marker), measured at WIDTH_SIDE pixels on the
     longer side, where MNIST's strokes are 6-14 pixels wide (median 8.8)."""
-    h, w = digit.shape
-    scale = WIDTH_SIDE / max(h, w)
-    big = cv2.resize(digit, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR)
+    big = with_longer_side(digit, WIDTH_SIDE, cv2.INTER_LINEAR)
     width = stroke_width(big > 0.5)
     if TYPICAL_WIDTH * 0.75 <= width <= TYPICAL_WIDTH * 1.5:
         return digit
@@ -193,11 +196,7 @@ def stroke_width(mask):
 
 def fit_box(digit):
     """Scale so the longer side is 20 pixels, keeping the aspect ratio."""
-    h, w = digit.shape
-    scale = BOX / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return cv2.resize(digit, size, interpolation=interpolation)
+    return with_longer_side(digit, BOX, cv2.INTER_AREA if max(digit.shape) > BOX else cv2.INTER_LINEAR)
 
 
 def centre_by_mass(digit):
