@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from data_tools.drawings import make_drawing
+from data_tools.stress import photographed
 from digitcli.augment import random_affine
 from digitcli.preprocess import NoInkError, to_mnist
 
@@ -88,3 +89,11 @@ def test_loading_a_batch_applies_the_same_preprocessing(mnist, tmp_path):
     for i in range(20, 25):
         assert np.array_equal(x[i], to_mnist(images[i]))
         assert similarity(x[i], digits[i - 20]) > 0.9
+
+
+def test_phone_sized_photos_read_like_small_ones(mnist):
+    photos, _ = photographed(mnist["x_test"][:2], mnist["y_test"][:2], np.random.default_rng(0))
+    for photo in photos:
+        big = cv2.resize(photo, (4000, 3000), interpolation=cv2.INTER_CUBIC)  # 12 megapixels
+        small = cv2.resize(photo, (400, 300), interpolation=cv2.INTER_AREA)
+        assert similarity(to_mnist(big), to_mnist(small)) > 0.95
