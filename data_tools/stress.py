@@ -5,6 +5,7 @@ user would hand to `predict` (any size, gray, BGR or BGRA, dark on light or ligh
 Used by `make bench` (accuracy per set, over seeds) and, on a few digits, by the tests.
 """
 
+import hashlib
 from pathlib import Path
 
 import cv2
@@ -46,15 +47,24 @@ def on_paper(ink, paper=0.97, colour=0.08):
 def faithful_traces(digits, labels):
     """(strokes, label) of the digits whose trace keeps their shape: redrawn at MNIST's width,
     the strokes cover at least FAITHFUL of the original's ink (1 pixel of slack). A thick
-    digit with filled loops traces to another shape (an 8 to a 1), which no pen width can fix."""
-    kept = []
-    for digit, label in zip(digits, labels):
-        strokes = trace(digit)
-        redrawn = cv2.dilate(draw_strokes(strokes, 2.5, canvas=(28, 28), scale=1, offset=(0, 0)), np.ones((3, 3)))
-        ink = digit > 100
-        if (redrawn[ink] > 0.3).mean() >= FAITHFUL:
-            kept.append((strokes, label))
-    return kept
+    digit with filled loops traces to another shape (an 8 to a 1), which no pen width can fix.
+    Four sets trace the same digits: the traces are kept for the next call."""
+    key = hashlib.sha1(digits.tobytes() + np.asarray(labels).tobytes()).hexdigest()
+    if key not in TRACED:
+        traces = [trace(digit) for digit in digits]
+        TRACED.clear()
+        TRACED[key] = [(strokes, label) for strokes, digit, label in zip(traces, digits, labels)
+                       if keeps_shape(strokes, digit)]
+    return list(TRACED[key])
+
+
+TRACED = {}  # the last digits' faithful traces, by the digits' content
+
+
+def keeps_shape(strokes, digit):
+    """True when `strokes` redrawn at MNIST's width cover FAITHFUL of the digit's ink."""
+    redrawn = cv2.dilate(draw_strokes(strokes, 2.5, canvas=(28, 28), scale=1, offset=(0, 0)), np.ones((3, 3)))
+    return (redrawn[digit > 100] > 0.3).mean() >= FAITHFUL
 
 
 def pen_widths(digits, labels, rng):
