@@ -188,7 +188,7 @@ def bench_stress(source, weights_list, out, shown=8):
     """Accuracy of each seed's model on every stress set (data_tools.stress, from the 10,000
     MNIST test digits), MNIST validation accuracy and calibration error, and a picture of
     seed 0's mistakes per set."""
-    from data_tools.stress import SETS, make_set
+    from data_tools.stress import SETS, make_set, sources
     from digitcli.calibration import expected_calibration_error
     from digitcli.inference import Classifier
     from digitcli.preprocess import NoInkError, to_gray, to_mnist
@@ -216,7 +216,9 @@ def bench_stress(source, weights_list, out, shown=8):
             accuracies.append(float((predicted == labels).mean()))
             if k == 0:
                 wrong = np.flatnonzero(predicted != labels)[:shown]
-                thumbs = [np.hstack([cv2.resize(to_uint8(to_gray(images[i])), (28, 28), interpolation=cv2.INTER_AREA),
+                origin = sources(name, dataset.x_test, dataset.y_test)
+                thumbs = [np.hstack([np.zeros((28, 28), np.uint8) if origin is None else dataset.x_test[origin[i]],
+                                     cv2.resize(to_uint8(to_gray(images[i])), (28, 28), interpolation=cv2.INTER_AREA),
                                      seen[i]]) for i in wrong]
                 rows.append((name, thumbs, [f"{labels[i]}->{predicted[i]}" for i in wrong]))
         results[name] = accuracies
@@ -228,23 +230,25 @@ def bench_stress(source, weights_list, out, shown=8):
 
 
 def plot_stress_failures(rows, path, shown=8):
-    """Per stress set, seed 0's first mistakes: the image as given, then what the model saw."""
+    """Per stress set, seed 0's first mistakes: the MNIST digit it was made from (none for
+    printed), the image as given, and what the model saw."""
     from digitcli.plots import STYLE, plt, save
 
     with plt.rc_context({**STYLE, "axes.grid": False}):
-        fig, axes = plt.subplots(len(rows), 1, figsize=(1.3 * shown, 1.05 * len(rows) + 0.6))
+        fig, axes = plt.subplots(len(rows), 1, figsize=(1.9 * shown, 1.05 * len(rows) + 0.6))
         for ax, (name, thumbs, captions) in zip(axes, rows):
-            strip = np.full((28, shown * 60), 255, np.uint8)
+            strip = np.full((28, shown * 90), 255, np.uint8)
             for j, thumb in enumerate(thumbs):
-                strip[:, j * 60:j * 60 + 56] = thumb
+                strip[:, j * 90:j * 90 + 84] = thumb
             ax.imshow(strip, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            ax.set_xticks([j * 60 + 28 for j in range(len(captions))], captions, fontsize=7)
+            ax.set_xticks([j * 90 + 42 for j in range(len(captions))], captions, fontsize=7)
             if not thumbs:
-                ax.text(shown * 30, 14, "no mistakes", ha="center", va="center", fontsize=9)
+                ax.text(shown * 45, 14, "no mistakes", ha="center", va="center", fontsize=9)
             ax.set_yticks([])
             ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
             ax.tick_params(length=0)
-        fig.suptitle("Stress-set mistakes (seed 0): the image as given | what the model saw; true->predicted")
+        fig.suptitle("Stress-set mistakes (seed 0): MNIST digit it came from | the image as given | "
+                     "what the model saw; true->predicted")
         save(fig, path)
 
 

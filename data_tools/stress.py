@@ -47,15 +47,20 @@ def on_paper(ink, paper=0.97, colour=0.08):
 def faithful_traces(digits, labels):
     """(strokes, label) of the digits whose trace keeps their shape: redrawn at MNIST's width,
     the strokes cover at least FAITHFUL of the original's ink (1 pixel of slack). A thick
-    digit with filled loops traces to another shape (an 8 to a 1), which no pen width can fix.
-    Four sets trace the same digits: the traces are kept for the next call."""
+    digit with filled loops traces to another shape (an 8 to a 1), which no pen width can fix."""
+    return [(strokes, labels[i]) for i, strokes in traced(digits, labels)]
+
+
+def traced(digits, labels):
+    """[(index, strokes)] of the digits that keep their shape when traced. Four sets trace the
+    same digits: the traces are kept for the next call."""
     key = hashlib.sha1(digits.tobytes() + np.asarray(labels).tobytes()).hexdigest()
     if key not in TRACED:
         traces = [trace(digit) for digit in digits]
         TRACED.clear()
-        TRACED[key] = [(strokes, label) for strokes, digit, label in zip(traces, digits, labels)
+        TRACED[key] = [(i, strokes) for i, (strokes, digit) in enumerate(zip(traces, digits))
                        if keeps_shape(strokes, digit)]
-    return list(TRACED[key])
+    return TRACED[key]
 
 
 TRACED = {}  # the last digits' faithful traces, by the digits' content
@@ -227,6 +232,18 @@ SETS = {
 }
 
 
+TRACED_SETS = ("pen widths", "canvas placement", "transparent", "photographed")
+
+
 def make_set(name, digits, labels, seed=0):
     """The images and labels of stress set `name` made from MNIST test digits."""
     return SETS[name](digits, labels, np.random.default_rng(seed))
+
+
+def sources(name, digits, labels):
+    """The index in `digits` of the digit behind each image of set `name` (None for printed)."""
+    if name == "printed":
+        return None
+    if name in TRACED_SETS:
+        return np.array([i for i, _ in traced(digits, labels)])
+    return np.arange(len(digits))

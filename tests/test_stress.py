@@ -51,6 +51,18 @@ def test_pen_width_really_changes(few):
     assert len(images) == len(kept) and images[0].shape == (280, 280) and images[0].dtype == np.uint8
 
 
+def test_each_image_knows_the_digit_it_was_made_from(few):
+    digits, labels = few
+    wide = digits.copy()
+    wide[3] = cv2.dilate(digits[3], np.ones((5, 5), np.uint8))  # loops filled in: its trace is left out
+    for name in ("pen widths", "low resolution"):
+        images, made = stress.make_set(name, wide, labels)
+        origin = stress.sources(name, wide, labels)
+        assert len(origin) == len(images) and (labels[origin] == made).all()
+    assert 3 not in stress.sources("pen widths", wide, labels)
+    assert stress.sources("printed", wide, labels) is None
+
+
 def test_transparent_background_is_paper(few):
     digits, labels = few
     images, _ = stress.transparent(digits, labels, np.random.default_rng(0))
