@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 from data_tools.drawings import make_drawing  # noqa: E402
 from data_tools.export import export_dataset  # noqa: E402
 from data_tools.sources import load_dataset, locate_mnist_npz  # noqa: E402
-from digitcli.preprocess import to_uint8  # noqa: E402
+from digitcli.preprocess import to_gray, to_uint8  # noqa: E402
 
 CLI = [sys.executable, "-m", "digitcli"]
 
@@ -191,7 +191,7 @@ def bench_stress(source, weights_list, out, shown=8):
     from data_tools.stress import SETS, make_set, sources
     from digitcli.calibration import expected_calibration_error
     from digitcli.inference import Classifier
-    from digitcli.preprocess import NoInkError, to_gray, to_mnist
+    from digitcli.preprocess import NoInkError, to_mnist
 
     dataset = load_dataset("mnist", source)
     classifiers = [Classifier(w) for w in weights_list]
@@ -218,7 +218,7 @@ def bench_stress(source, weights_list, out, shown=8):
                 wrong = np.flatnonzero(predicted != labels)[:shown]
                 origin = sources(name, dataset.x_test, dataset.y_test)
                 thumbs = [np.hstack([np.zeros((28, 28), np.uint8) if origin is None else dataset.x_test[origin[i]],
-                                     cv2.resize(to_uint8(to_gray(images[i])), (28, 28), interpolation=cv2.INTER_AREA),
+                                     thumbnail(images[i]),
                                      seen[i]]) for i in wrong]
                 rows.append((name, thumbs, [f"{labels[i]}->{predicted[i]}" for i in wrong]))
         results[name] = accuracies
@@ -227,6 +227,18 @@ def bench_stress(source, weights_list, out, shown=8):
               flush=True)
     plot_stress_failures(rows, REPO / "docs" / "stress_failures.png")
     return results
+
+
+def thumbnail(image, side=28):
+    """The image as given, gray, cropped to a square around its ink (a small digit on a large
+    canvas stays visible), at `side` pixels."""
+    gray = to_gray(image)
+    ys, xs = np.nonzero(np.abs(gray - np.median(gray)) > 0.25)
+    if len(ys):
+        half = int(0.6 * max(np.ptp(ys), np.ptp(xs), 8))
+        cy, cx = (ys.min() + ys.max()) // 2, (xs.min() + xs.max()) // 2
+        gray = gray[max(0, cy - half):cy + half + 1, max(0, cx - half):cx + half + 1]
+    return cv2.resize(to_uint8(gray), (side, side), interpolation=cv2.INTER_AREA)
 
 
 def plot_stress_failures(rows, path, shown=8):
