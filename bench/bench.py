@@ -216,7 +216,7 @@ def bench_stress(source, weights_list, out, shown=8):
             accuracies.append(float((predicted == labels).mean()))
             if k == 0:
                 wrong = np.flatnonzero(predicted != labels)[:shown]
-                origin = sources(name, dataset.x_test, dataset.y_test)
+                origin = sources(name, dataset.x_test)
                 thumbs = [np.hstack([np.zeros((28, 28), np.uint8) if origin is None else dataset.x_test[origin[i]],
                                      thumbnail(images[i]),
                                      seen[i]]) for i in wrong]

@@ -48,13 +48,13 @@ def faithful_traces(digits, labels):
     """(strokes, label) of the digits whose trace keeps their shape: redrawn at MNIST's width,
     the strokes cover at least FAITHFUL of the original's ink (1 pixel of slack). A thick
     digit with filled loops traces to another shape (an 8 to a 1), which no pen width can fix."""
-    return [(strokes, labels[i]) for i, strokes in traced(digits, labels)]
+    return [(strokes, labels[i]) for i, strokes in traced(digits)]
 
 
-def traced(digits, labels):
+def traced(digits):
     """[(index, strokes)] of the digits that keep their shape when traced. Four sets trace the
     same digits: the traces are kept for the next call."""
-    key = hashlib.sha1(digits.tobytes() + np.asarray(labels).tobytes()).hexdigest()
+    key = hashlib.sha1(digits.tobytes()).hexdigest()
     if key not in TRACED:
         traces = [trace(digit) for digit in digits]
         TRACED.clear()
@@ -240,10 +240,10 @@ def make_set(name, digits, labels, seed=0):
     return SETS[name](digits, labels, np.random.default_rng(seed))
 
 
-def sources(name, digits, labels):
+def sources(name, digits):
     """The index in `digits` of the digit behind each image of set `name` (None for printed)."""
     if name == "printed":
         return None
     if name in TRACED_SETS:
-        return np.array([i for i, _ in traced(digits, labels)])
+        return np.array([i for i, _ in traced(digits)])
     return np.arange(len(digits))

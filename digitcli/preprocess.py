@@ -114,7 +114,7 @@ def ink_is_dark(gray):
     low, high = np.percentile(frame(gray), [5, 95])
     if high - low <= UNEVEN:
         return border_level(gray) > otsu_level(gray)
-    small = reduced(gray)
+    small = at_most(gray, BACKGROUND_SIDE)
     window = max(3, min(small.shape) // 2) | 1
     departure = small - cv2.medianBlur(to_uint8(small), window).astype(np.float32) / 255
     return -departure.min() > departure.max()
@@ -137,7 +137,7 @@ def background(gray):
     sixth of the image, at least twice the strokes' width) finds the strokes, which are then
     painted over from the paper around them (OpenCV's inpainting), so the estimate follows
     shadow edges that the opening's square window cuts across. Ink is brighter than it."""
-    small = reduced(gray)
+    small = at_most(gray, BACKGROUND_SIDE)
     rough = small > otsu_level(small)
     window = int(max(3, 2 * stroke_width(rough), min(small.shape) // 6)) | 1
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (window, window))
@@ -149,11 +149,6 @@ def background(gray):
     level = cv2.inpaint(to_uint8(small), strokes, 5, cv2.INPAINT_TELEA).astype(np.float32) / 255
     level = cv2.GaussianBlur(level, (0, 0), 1.5, borderType=cv2.BORDER_REPLICATE)
     return cv2.resize(level, gray.shape[::-1], interpolation=cv2.INTER_LINEAR)
-
-
-def reduced(gray):
-    """A copy at most BACKGROUND_SIDE pixels on its longer side, for the background estimates."""
-    return with_longer_side(gray, min(BACKGROUND_SIDE, max(gray.shape)), cv2.INTER_AREA)
 
 
 def with_longer_side(image, side, interpolation):

@@ -57,10 +57,10 @@ def test_each_image_knows_the_digit_it_was_made_from(few):
     wide[3] = cv2.dilate(digits[3], np.ones((5, 5), np.uint8))  # loops filled in: its trace is left out
     for name in ("pen widths", "low resolution"):
         images, made = stress.make_set(name, wide, labels)
-        origin = stress.sources(name, wide, labels)
+        origin = stress.sources(name, wide)
         assert len(origin) == len(images) and (labels[origin] == made).all()
-    assert 3 not in stress.sources("pen widths", wide, labels)
-    assert stress.sources("printed", wide, labels) is None
+    assert 3 not in stress.sources("pen widths", wide)
+    assert stress.sources("printed", wide) is None
 
 
 def test_transparent_background_is_paper(few):
