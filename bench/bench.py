@@ -123,7 +123,7 @@ def bench_input_pipeline(data_dir, batch_size=128, legacy_steps=100):
 
 
 def bench_training(data_dir, out, seeds):
-    """The default `digitcli train` (4 epochs) per seed: best accuracy, time, peak RSS."""
+    """The default `digitcli train` (12 epochs) per seed: best accuracy, time, peak RSS."""
     runs = []
     for seed in seeds:
         weights = out / f"cnn-seed{seed}.h5"

@@ -51,7 +51,7 @@ def build_model(name, num_classes):
     return keras.Sequential([keras.Input(INPUT_SHAPE), *body], name=name)
 
 
-@recipe("cnn", "custom CNN: conv 16x5x5, pool, conv 32x5x5, pool, dense 1000", 4, 5e-3, True, label_smoothing=0.1)
+@recipe("cnn", "custom CNN: conv 16x5x5, pool, conv 32x5x5, pool, dense 1000", 12, 5e-3, True, label_smoothing=0.1)
 def cnn(layers, num_classes):
     return [
         layers.Conv2D(16, 5, activation="relu"), layers.MaxPooling2D(2),
