@@ -8,7 +8,7 @@ import numpy as np
 
 from digitcli.errors import DigitcliError
 from digitcli.images import ImageReadError, find_images, read_image
-from digitcli.preprocess import SIZE, NoInkError, dark_frames, mnist_sized, to_mnist
+from digitcli.preprocess import SIZE, NoInkError, dark_frames, is_blank, mnist_sized, to_mnist
 
 CHUNK = 256
 
@@ -96,7 +96,7 @@ def load_images(paths, progress=None):
         if progress:
             progress(done)
     candidates = np.array(sorted(maybe_mnist), np.intp)
-    for i in candidates[~dark_frames(x[candidates])]:
+    for i in candidates[~dark_frames(x[candidates]) | is_blank(x[candidates])]:  # to_mnist checks or converts
         try:
             x[i] = to_mnist(x[i])
         except NoInkError as exc:

@@ -15,7 +15,7 @@ import numpy as np
 from digitcli import splits
 from digitcli.folders import list_labelled
 from digitcli.images import ImageReadError, read_image
-from digitcli.preprocess import MIN_CONTRAST, SIZE, NoInkError, dark_frame, mnist_sized, to_gray, to_mnist
+from digitcli.preprocess import SIZE, NoInkError, to_gray, to_mnist
 
 PROGRESS_EVERY = 500
 SHOWN = 5  # problem paths printed per kind; inspect.json lists them all
@@ -80,14 +80,13 @@ def scan_split(name, listing, progress=None):
         formats[i], digests[i] = image_format(image), digest(image)
         histogram += np.bincount(gray8(image).ravel(), minlength=256)
         try:
-            images[i] = image if mnist_sized(image) and dark_frame(image) else to_mnist(image)
+            images[i] = to_mnist(image)
         except NoInkError:
             blank.add(i)
         if progress and (i + 1) % PROGRESS_EVERY == 0:
             progress(PROGRESS_EVERY)
     if progress:
         progress(n % PROGRESS_EVERY)
-    blank |= set(np.flatnonzero(images.max((1, 2)) < MIN_CONTRAST * 255).tolist()) - set(unreadable)
     return SplitScan(name, names, paths, labels, images, formats, digests, unreadable, blank, histogram)
 
 

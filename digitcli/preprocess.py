@@ -27,7 +27,11 @@ class NoInkError(ValueError):
 def to_mnist(image):
     """Return a 28x28 uint8 image (ink light on dark) from an OpenCV-loaded array."""
     if mnist_sized(image) and dark_frame(image):
+        if is_blank(image[None])[0]:
+            raise NoInkError("no ink found (blank or uniform image)")
         return image
+    if image.dtype not in (np.uint8, np.uint16, np.float32):  # what OpenCV resizes and converts
+        image = image.astype(np.float32)
     gray = to_gray(at_most(image, WORK_SIDE))
     dark = ink_is_dark(gray)
     if dark:
@@ -47,10 +51,17 @@ def to_mnist(image):
     return centre_by_mass(fit_box(typical_width(digit)))
 
 
+def is_blank(images):
+    """True for each MNIST-form image (N, 28, 28) whose brightest pixel is no ink: the one
+    definition of blank that to_mnist, training, evaluate and inspect share."""
+    return images.max((1, 2)) < MIN_CONTRAST * 255
+
+
 def to_gray(image):
-    """Float gray image in 0..1 from gray, BGR or BGRA arrays of 8 or 16 bits. Colour is
-    turned to gray in the image's own type first: a tenth of the float work on a photo."""
-    scale = 65535.0 if image.dtype == np.uint16 else 255.0 if image.dtype == np.uint8 else max(image.max(), 1)
+    """Float gray image in 0..1 from gray, BGR or BGRA arrays of 8 or 16 bits or float (0..1,
+    or 0..max when brighter). Colour is turned to gray in the image's own type first: a tenth
+    of the float work on a photo."""
+    scale = 65535.0 if image.dtype == np.uint16 else 255.0 if image.dtype == np.uint8 else max(float(image.max()), 1.0)
     if image.ndim == 3 and image.shape[2] == 4:
         return composite_on_paper(image.astype(np.float32) / scale)
     if image.ndim == 3:
