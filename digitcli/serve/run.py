@@ -44,7 +44,8 @@ def serve(weights, host="127.0.0.1", port=8000, workers=1, max_upload_mb=10.0, t
         warn(f"Warning: listening on {host} without --token: anyone who can reach this address can use the model.")
     try:
         uvicorn.run("digitcli.serve.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning", access_log=False, timeout_keep_alive=5, timeout_graceful_shutdown=10)
+                    log_level="warning", access_log=False, timeout_keep_alive=5, timeout_graceful_shutdown=10,
+                    http="digitcli.serve.protocol:HeaderDeadlineProtocol")
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
