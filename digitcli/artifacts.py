@@ -138,12 +138,32 @@ def load_keras_model(path):
     return model, meta
 
 
-def export_onnx(files):
-    """Write NAME.onnx from NAME.h5 and record which .h5 it matches."""
+def snapshot(path):
+    """(temporary copy of `path`, SHA-256 of the copied bytes), from one read, so that what
+    is hashed is what is loaded even if `path` is replaced meanwhile. Delete the copy after use."""
+    import tempfile
+
+    data = Path(path).read_bytes()
+    fd, copy = tempfile.mkstemp(suffix=Path(path).suffix)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return Path(copy), hashlib.sha256(data).hexdigest()
+
+
+def export_onnx(files, model=None):
+    """Write NAME.onnx from NAME.h5 and record which .h5 it matches: the hash and the
+    network come from one read of the file. `model`: the network already loaded from it
+    (train passes the best epoch's; only its metadata may have changed since)."""
     from digitcli.backend import import_keras, quiet_stderr
     from digitcli.models import INPUT_SHAPE, build_model
 
-    model, meta = load_keras_model(files.h5)
+    copy, h5_sha256 = snapshot(files.h5)
+    try:
+        meta = read_h5_meta(copy)
+        if model is None:
+            model, meta = load_keras_model(copy)
+    finally:
+        copy.unlink()
     keras = import_keras()
     if model.dtype_policy.name != "float32":  # ONNX export needs float32 weights
         policy = keras.config.dtype_policy()
@@ -155,16 +175,30 @@ def export_onnx(files):
     with atomic_path(files.onnx) as tmp, quiet_stderr():
         spec = keras.InputSpec(shape=(None, *INPUT_SHAPE), dtype="float32")
         model.export(str(tmp), format="onnx", verbose=False, input_signature=[spec])
-    write_json(files.onnx_meta, {"h5_sha256": sha256(files.h5), "onnx_sha256": sha256(files.onnx), **meta})
+    write_json(files.onnx_meta, {"h5_sha256": h5_sha256, "onnx_sha256": sha256(files.onnx), **meta})
     return files.onnx
 
 
 def onnx_in_step(files):
-    """The ONNX metadata if NAME.onnx exists and matches the current NAME.h5, else None."""
+    """The ONNX metadata if NAME.onnx exists, matches the current NAME.h5 and its metadata
+    is usable (`check_meta`), else None."""
     try:
         meta = json.loads(files.onnx_meta.read_text())
-        if meta["h5_sha256"] == sha256(files.h5) and meta["onnx_sha256"] == sha256(files.onnx):
+        if (isinstance(meta, dict) and meta.get("h5_sha256") == sha256(files.h5)
+                and meta.get("onnx_sha256") == sha256(files.onnx)):
+            check_meta(meta, files.onnx_meta)
             return meta
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError):
         pass
     return None
+
+
+def check_meta(meta, where):
+    """ValueError unless `meta` has distinct class names (strings) and, if any, a positive finite temperature."""
+    names = meta.get("class_names")
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)
+            and len(set(names)) == len(names)):
+        raise ValueError(f"{where}: class_names must be a list of distinct strings")
+    temperature = meta.get("temperature", 1.0)
+    if type(temperature) not in (int, float) or not 0 < temperature < float("inf"):
+        raise ValueError(f"{where}: temperature must be a positive number, not {temperature!r}")

@@ -104,5 +104,9 @@ class Classifier:
             session = onnxruntime.InferenceSession(export, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise DigitcliError(f"{self.files.onnx}: cannot run this export ({exc})") from exc
+        classes = session.get_outputs()[0].shape[-1]
+        if classes != len(self.class_names):
+            raise DigitcliError(f"{self.files.onnx} answers {classes} classes but {self.files.onnx_meta} "
+                                f"names {len(self.class_names)}")
         name = session.get_inputs()[0].name
         return lambda batch: session.run(None, {name: batch})[0]

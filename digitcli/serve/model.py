@@ -6,12 +6,14 @@ model goes on answering, so a switch never fails a request.
 """
 
 import asyncio
+import logging
 import os
 
 from digitcli.errors import DigitcliError
 from digitcli.inference import Classifier
 
 WATCH_SECONDS = 0.5
+LOG = logging.getLogger("digitcli.serve")
 
 
 def load(weights):
@@ -40,19 +42,28 @@ class ModelHolder:
         self.seen = signature(self.classifier.files)
 
     def refresh(self):
-        """Switch to the files on disk if they changed and are in step; True if switched."""
+        """Switch to the files on disk if they changed and are in step and valid; True if
+        switched. Files that cannot be served are logged once and looked at again when they
+        change (mid-write, mismatched or broken: the old model goes on answering)."""
         now = signature(self.classifier.files)
         if now == self.seen:
             return False
+        self.seen = now
         try:
             fresh = load(self.classifier.files.h5)
-        except DigitcliError:
-            return False  # mid-write or mismatched: keep serving the old model, look again soon
-        self.classifier, self.seen = fresh, now
+        except DigitcliError as exc:
+            LOG.warning("not switching to the changed model files: %s", exc.message)
+            return False
+        self.classifier = fresh
+        LOG.warning("now serving the new %s", fresh.files.h5)
         return True
 
     async def watch(self, every=WATCH_SECONDS):
-        """Look for new weights every `every` seconds, loading them off the event loop."""
+        """Look for new weights every `every` seconds, loading them off the event loop; no
+        error ends the watch."""
         while True:
             await asyncio.sleep(every)
-            await asyncio.to_thread(self.refresh)
+            try:
+                await asyncio.to_thread(self.refresh)
+            except Exception:
+                LOG.exception("error while looking for new model files; still serving %s", self.classifier.files.h5)
