@@ -81,7 +81,8 @@ def scored_files(data_dir, classifier):
     layout = splits.find_layout(data_dir)
     root = layout.validation or layout.train
     names, paths, labels = list_labelled(root, classifier.class_names)
-    mask = None if layout.validation else splits.recorded_mask(splits.read_record(classifier.files), root, paths)
+    record = None if layout.validation else splits.read_record(classifier.files)
+    mask = splits.recorded_mask(record, root, paths, classifier.files.split)
     if mask is None:
         return root, names, paths, labels, f"{len(paths)} images under {root}"
     paths = [p for p, m in zip(paths, mask) if m]

@@ -83,12 +83,23 @@ def read_record(files):
         raise DigitcliError(f"{files.split}: unreadable split record ({exc})") from exc
 
 
-def recorded_mask(record, root, paths):
-    """The held-out mask of `paths` if `record` was made over `root`, else None."""
-    if record is None or Path(record["data_dir"]) != Path(root).resolve():
+def recorded_mask(record, root, paths, where="the split record"):
+    """The held-out mask of `paths` (files under `root`) as `record` lists them, matched by
+    paths relative to the folder, so that a moved or renamed folder is still recognised.
+    None when the record is of another folder (it was recorded elsewhere and none of its
+    files is here); DigitcliError when only some of its files are found (never score
+    training images as validation ones)."""
+    if record is None:
         return None
-    held_out = set(record["validation"])
-    return np.array([relative(p, root) in held_out for p in paths], bool)
+    held_out, here = set(record["validation"]), [relative(p, root) for p in paths]
+    mask = np.array([name in held_out for name in here], bool)
+    if not mask.any() and Path(record["data_dir"]) != Path(root).resolve():
+        return None
+    missing = sorted(held_out.difference(here))
+    if missing:
+        raise DigitcliError(f"{len(missing)} of the {len(held_out)} images held out for validation ({where}) are not "
+                            f"under {root} (first: {missing[0]}); restore them, or evaluate a folder with validation/")
+    return mask
 
 
 def relative(path, root):

@@ -17,6 +17,7 @@ from digitcli.models import build_model, get_recipe
 from digitcli.preprocess import to_model_input
 
 WARMUP_EPOCHS = 0.3  # linear warm-up, then cosine decay to zero over the run
+PROGRESS_SECONDS = 10  # without a terminal, a progress line this often within an epoch
 
 
 @dataclass
@@ -72,36 +73,41 @@ def train(config, say=print, extra_callbacks=()):
     say(f"Device: {device}")
 
     augment = recipe.augment if config.augment is None else config.augment
+    learning_rate = config.learning_rate or (state or {}).get("learning_rate") or recipe.learning_rate
+    total_steps = epochs * -(-len(train_set.y) // config.batch_size)
     if state:
         model = keras.models.load_model(files.resume_state)
         history, done = state["history"], len(state["history"])
         if done >= epochs:
             raise DigitcliError(f"{files.resume_state} already has {done} epochs; ask for more with --epochs")
+        # the schedule over the total asked for now, from the step reached (the same schedule
+        # when the total is the first run's; stretched, so that training longer trains, when more)
+        model.optimizer.learning_rate = lr_schedule(keras, learning_rate, total_steps, epochs)
         say(f"Resuming {config.model} after epoch {done} of {epochs}")
     else:
         model = build_model(config.model, len(train_set.class_names))
-        steps_per_epoch = -(-len(train_set.y) // config.batch_size)
-        compile_model(keras, model, recipe, config, epochs * steps_per_epoch)
+        compile_model(keras, model, recipe, lr_schedule(keras, learning_rate, total_steps, epochs))
         history, done = [], 0
 
     meta = {"model": config.model, "class_names": train_set.class_names, "seed": config.seed,
-            "batch_size": config.batch_size, "augment": augment, "epochs": epochs}
+            "batch_size": config.batch_size, "augment": augment, "epochs": epochs, "learning_rate": learning_rate}
     saver = epoch_saver(keras, files, meta, history, say, epochs)
     classes = len(train_set.class_names)
     validation = (to_model_input(val_set.x), one_hot(val_set.y, classes))
-    progress_bar = 1 if sys.stdout.isatty() else 0
+    progress = epoch_progress(keras, epochs, -(-len(train_set.y) // config.batch_size), say)
     with AugmentedEpochs(train_set.x, train_set.y, augment, config.seed) as feeder:
         for epoch in range(done, epochs):
             x, y = feeder.get(epoch, prefetch_next=epoch + 1 < epochs)
             model.fit(x, one_hot(y, classes), batch_size=config.batch_size, validation_data=validation,
-                      initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=progress_bar,
-                      callbacks=[saver, *extra_callbacks])
+                      initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0,
+                      callbacks=[progress, saver, *extra_callbacks])
 
     best = max(history, key=lambda h: h["val_accuracy"])
-    calibrate(files, val_set, say)
+    best_model, _ = artifacts.load_keras_model(files.h5)  # the best epoch's, once, for calibration and export
+    calibrate(best_model, files, val_set, say)
     onnx_error = None
     try:
-        artifacts.export_onnx(files)
+        artifacts.export_onnx(files, best_model)
     except Exception as exc:  # the .h5 is what matters; predict can rebuild the export
         onnx_error = f"{exc.__class__.__name__}: {exc}"
     plot_history(files, history)
@@ -119,7 +125,7 @@ def load_splits(config, files, say):
         return train_set, load_labelled(layout.validation, train_set.class_names)
     splits.check_fraction(config.validation_split)
     names, paths, labels = list_labelled(layout.train)
-    mask = splits.recorded_mask(splits.read_record(files), layout.train, paths) if config.resume else None
+    mask = splits.recorded_mask(splits.read_record(files), layout.train, paths, files.split) if config.resume else None
     if mask is None:
         mask = splits.hold_out(labels, names, config.validation_split, config.seed)
     splits.write_record(files, layout.train, paths, mask, config.validation_split, config.seed)
@@ -132,11 +138,10 @@ def load_splits(config, files, say):
     return part(~mask), part(mask)
 
 
-def calibrate(files, val_set, say):
+def calibrate(model, files, val_set, say):
     """Fit the temperature of the best epoch's model on the validation set; store it in NAME.h5."""
     from digitcli.calibration import apply_temperature, expected_calibration_error, fit_temperature
 
-    model, _ = artifacts.load_keras_model(files.h5)
     probabilities = np.asarray(model.predict(to_model_input(val_set.x), batch_size=1000, verbose=0), np.float32)
     temperature = fit_temperature(probabilities, val_set.y)
     before = expected_calibration_error(probabilities, val_set.y)
@@ -180,15 +185,18 @@ def one_hot(labels, classes):
     return np.eye(classes, dtype=np.float32)[labels]
 
 
-def compile_model(keras, model, recipe, config, total_steps):
-    """Adam with a short warm-up and cosine decay; cross-entropy with the recipe's label
-    smoothing (targets 0.91/0.01 instead of 1/0 at 0.1: less over-confident, more accurate)."""
-    learning_rate = config.learning_rate or recipe.learning_rate
-    warmup = int(total_steps * WARMUP_EPOCHS / max(1, config.epochs or recipe.epochs))
-    schedule = keras.optimizers.schedules.CosineDecay(
+def lr_schedule(keras, learning_rate, total_steps, epochs):
+    """A short linear warm-up to `learning_rate`, then cosine decay to zero at `total_steps`."""
+    warmup = int(total_steps * WARMUP_EPOCHS / max(1, epochs))
+    return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=learning_rate / 10, decay_steps=max(1, total_steps - warmup),
         warmup_target=learning_rate, warmup_steps=warmup, alpha=0.0,
     )
+
+
+def compile_model(keras, model, recipe, schedule):
+    """Adam on `schedule`; cross-entropy with the recipe's label smoothing (targets
+    0.91/0.01 instead of 1/0 at 0.1: less over-confident, more accurate)."""
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=["accuracy"])
 
@@ -217,6 +225,33 @@ def epoch_saver(keras, files, meta, history, say, epochs):
                 + (f" -> saved {files.h5}" if improved else ""))
 
     return EpochSaver()
+
+
+def epoch_progress(keras, epochs, steps, say):
+    """A Keras callback showing progress within each epoch: a bar in a terminal, else a
+    plain line about every 10 seconds."""
+    import click
+
+    class EpochProgress(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.label, self.done, self.last = f"Epoch {epoch + 1}/{epochs}", 0, time.perf_counter()
+            self.bar = click.progressbar(length=steps, label=self.label, file=sys.stderr) if sys.stderr.isatty() else None
+            if self.bar:
+                self.bar.__enter__()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.done += 1
+            if self.bar:
+                self.bar.update(1)
+            elif time.perf_counter() - self.last >= PROGRESS_SECONDS:
+                self.last = time.perf_counter()
+                say(f"{self.label}: {self.done}/{steps} batches, loss {float(logs['loss']):.4f}")
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.bar:
+                self.bar.__exit__(None, None, None)
+
+    return EpochProgress()
 
 
 def plot_history(files, history):

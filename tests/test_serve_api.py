@@ -149,13 +149,19 @@ def test_v2_request_errors(client, weights, change, message):
     assert client.get("/v2/models/other").status_code == 404
 
 
+def metric(text, prefix):
+    """The value of the metric line starting with `prefix` (0 when absent)."""
+    return next((float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix)), 0.0)
+
+
 def test_metrics_count_requests_latency_and_images(client, mnist):
+    names = ('digitcli_requests_total{endpoint="/predict",status="200"}', "digitcli_images_predicted_total",
+             'digitcli_request_seconds_count{endpoint="/predict"}')
+    before = [metric(client.get("/metrics").text, n) for n in names]  # counters are process-wide: compare
     client.post("/predict", files=[("f", (f"{i}.png", png(mnist["x_test"][i]), "image/png")) for i in range(4)])
-    text = client.get("/metrics").text
-    assert 'digitcli_requests_total{endpoint="/predict",status="200"}' in text
-    assert 'digitcli_request_seconds_bucket{endpoint="/predict",le="0.01"}' in text
-    images = next(line for line in text.splitlines() if line.startswith("digitcli_images_predicted_total"))
-    assert float(images.split()[-1]) >= 4
+    client.post("/predict", content=png(mnist["x_test"][5]))
+    after = [metric(client.get("/metrics").text, n) for n in names]
+    assert [b - a for a, b in zip(before, after)] == [2, 5, 2]
 
 
 def test_token_guards_everything_but_health_and_the_page(weights, mnist):
@@ -164,7 +170,9 @@ def test_token_guards_everything_but_health_and_the_page(weights, mnist):
         assert c.post("/predict", content=body).status_code == 401
         wrong = c.post("/predict", content=body, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401 and "token" in wrong.json()["error"]
-        assert c.post("/predict", content=body, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        for scheme in ("Bearer", "bearer", "BEARER"):  # the scheme is case-insensitive, the token is not
+            assert c.post("/predict", content=body, headers={"Authorization": f"{scheme} s3cret"}).status_code == 200
+        assert c.post("/predict", content=body, headers={"Authorization": "Bearer S3CRET"}).status_code == 401
         for path in ("/metrics", f"/v2/models/{weights.stem}"):
             assert c.get(path).status_code == 401
         for path in ("/v2/health/live", "/v2/health/ready", "/", "/static/draw.js"):

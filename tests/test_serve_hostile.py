@@ -279,3 +279,34 @@ def test_an_internal_error_is_a_json_500_and_the_connection_stays_usable(trained
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("change", [
+    lambda meta: meta.pop("class_names"), lambda meta: meta.update(class_names=["a", "b"]),
+    lambda meta: meta.update(temperature=0), lambda meta: meta.update(temperature="x"),
+    lambda meta: meta.update(class_names="0123456789"),
+])
+def test_the_watcher_never_switches_to_a_bad_sidecar_and_survives_it(copy_model, change, caplog):
+    import asyncio
+
+    from digitcli import artifacts
+    from digitcli.serve.model import ModelHolder
+
+    holder = ModelHolder(copy_model)
+    files, good = holder.classifier.files, holder.classifier
+    sidecar = files.onnx_meta.read_text()
+    meta = json.loads(sidecar)
+    change(meta)
+    artifacts.write_json(files.onnx_meta, meta)
+
+    async def watch_briefly():
+        task = asyncio.create_task(holder.watch(every=0.05))
+        await asyncio.sleep(0.4)
+        assert not task.done()  # the error did not end the watch
+        files.onnx_meta.write_text(sidecar)  # good files again: taken
+        await asyncio.sleep(0.4)
+        task.cancel()
+
+    asyncio.run(watch_briefly())
+    assert "not switching" in caplog.text
+    assert holder.classifier is not good and holder.classifier.class_names == good.class_names

@@ -100,3 +100,20 @@ def test_layout_errors_are_one_line(tmp_path, make, args, message):
     make(tmp_path / "d")
     out = run_cli("train", "--data-dir", tmp_path / "d", "--weights", tmp_path / "w.h5", *args)
     assert out.returncode != 0 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_moved_flat_folder_is_still_scored_on_its_held_out_files_only(digits_tree, tmp_path):
+    from digitcli.evaluate import evaluate_folder
+
+    flat = tmp_path / "flat"
+    shutil.copytree(digits_tree / "train", flat)
+    weights = tmp_path / "m.h5"
+    train(TrainConfig(data_dir=str(flat), epochs=1, batch_size=64, weights=str(weights)), say=lambda line: None)
+    held_out = json.loads((tmp_path / "m.split.json").read_text())["validation"]
+    moved = tmp_path / "renamed"
+    flat.rename(moved)
+    ev = evaluate_folder(moved, weights)
+    assert len(ev.y_true) == len(held_out) < 1000
+    (moved / held_out[0]).unlink()
+    with pytest.raises(DigitcliError, match="1 of the .* not under"):
+        evaluate_folder(moved, weights)

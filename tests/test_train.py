@@ -171,3 +171,22 @@ def test_jax_backend_trains_and_predicts(digits_tree, tmp_path):
     out = run_cli("predict", "--weights", weights, "--json", digits_tree / "validation" / "4", env=env)
     classes = [json.loads(line)["class"] for line in out.stdout.splitlines()]
     assert classes.count("4") > 0.8 * len(classes)
+
+
+def test_resume_with_more_epochs_really_trains(digits_tree, tmp_path):
+    from digitcli.backend import import_keras
+
+    keras = import_keras()
+    rates = []
+
+    class LearningRate(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+    weights = tmp_path / "w.h5"
+    train(small_config(digits_tree, weights, epochs=1), **QUIET)
+    first = len(rates)
+    result = train(small_config(digits_tree, weights, epochs=3, resume=True), extra_callbacks=[LearningRate()], **QUIET)
+    assert first == 0 and min(rates[:len(rates) // 2]) > 1e-4  # the stretched schedule, not the old one's end (0)
+    accuracies = [h["val_accuracy"] for h in result.history]
+    assert accuracies[2] > accuracies[0]  # and it learned
