@@ -122,7 +122,7 @@ def train(data_dir, epochs, batch_size, weights, seed, resume, force, model_name
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--weights", default="mnist_neuronet.h5", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Also show the next most likely classes.")
+              help="Also show the next most likely classes (JSON: top_k lists all K, the answer first).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def predict(paths, weights, top_k, as_json):
     """Classify images (files or folders, searched recursively)."""
@@ -143,11 +143,11 @@ def predict(paths, weights, top_k, as_json):
     elif len(results) == 1 and not results[0].error:
         r = results[0]
         lines = [f"I think this digit is a {r.class_name} with {100 * r.confidence:.1f}% confidence."
-                 + "".join(f" Next: {name} ({100 * p:.1f}%)." for name, p in r.top_k)]
+                 + "".join(f" Next: {name} ({100 * p:.1f}%)." for name, p in r.top_k[1:])]
     else:
         width = max(len(r.path) for r in results)
         lines = [f"{r.path:<{width}}  {r.class_name}  {100 * r.confidence:5.1f}%"
-                 + "".join(f"  {name} {100 * p:5.1f}%" for name, p in r.top_k)
+                 + "".join(f"  {name} {100 * p:5.1f}%" for name, p in r.top_k[1:])
                  for r in results if not r.error]
     if lines:
         click.echo("\n".join(lines))  # one write: 10,000 echo calls cost a tenth of a second

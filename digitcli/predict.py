@@ -15,7 +15,7 @@ class Prediction:
     path: str
     class_name: str = None
     confidence: float = None
-    top_k: list = field(default_factory=list)  # [(class, probability), ...] after the first
+    top_k: list = field(default_factory=list)  # [(class, probability), ...] the best first, when K > 1 was asked
     error: str = None
 
     def as_json(self, name_key="path"):
@@ -71,5 +71,5 @@ def ranked(probabilities, class_names, paths, top_k=1):
     results = []
     for path, row, p in zip(paths, order.tolist(), top_p):
         classes = [class_names[j] for j in row]
-        results.append(Prediction(path, classes[0], p[0], list(zip(classes[1:], p[1:]))))
+        results.append(Prediction(path, classes[0], p[0], list(zip(classes, p)) if top_k > 1 else []))
     return results

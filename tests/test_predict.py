@@ -81,8 +81,9 @@ def test_json_schema_with_top_k_and_errors(trained, mnist, tmp_path):
     ok, bad = [json.loads(line) for line in result.stdout.splitlines()]
     assert bad == {"path": str(tmp_path / "missing.png"), "error": "file not found"}
     assert set(ok) == {"path", "class", "confidence", "top_k"}
-    assert len(ok["top_k"]) == 2 and all(isinstance(c, str) and 0 <= p <= 1 for c, p in ok["top_k"])
-    assert ok["confidence"] >= ok["top_k"][0][1] >= ok["top_k"][1][1]
+    assert len(ok["top_k"]) == 3 and all(isinstance(c, str) and 0 <= p <= 1 for c, p in ok["top_k"])
+    assert ok["top_k"][0] == [ok["class"], ok["confidence"]]  # K entries, the answer first
+    assert ok["top_k"][0][1] >= ok["top_k"][1][1] >= ok["top_k"][2][1]
 
 
 def test_bad_inputs_each_get_one_line_and_the_rest_still_predicted(trained, mnist, tmp_path):

@@ -127,7 +127,7 @@ async function send(body, type, askedAt) {
 }
 
 function show(prediction) {
-  const all = [[prediction.class, prediction.confidence], ...(prediction.top_k || [])];
+  const all = prediction.top_k || [[prediction.class, prediction.confidence]];
   all.sort((a, b) => a[0].localeCompare(b[0], undefined, { numeric: true }));
   if (bars.children.length !== all.length) {
     bars.innerHTML = all.map(() => '<li><span class="c"></span><span class="track"><span class="fill"></span></span>' +
