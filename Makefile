@@ -4,15 +4,29 @@ PY := $(VENV)/bin/python
 # Tests and benchmarks find MNIST themselves: MNIST_NPZ if set, else ../shared/data/mnist.npz,
 # else Keras's cache ~/.keras/datasets/mnist.npz, else Keras's download.
 
-.PHONY: install test bench bench-models bench-serve clean
+.PHONY: install system-packages test bench bench-models bench-serve bench-hostile clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed system-packages
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
+
+# Debian's chromium (the drawing-page tests drive it) and hey (load for the serve benchmarks):
+# installed here when running as root with apt, else named for you to install.
+system-packages:
+	@missing=""; command -v chromium >/dev/null || missing="chromium"; command -v hey >/dev/null || missing="$$missing hey"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian packages:$$missing"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "*** Missing system packages:$$missing. Install them (sudo apt-get install$$missing):"; \
+	    echo "*** without chromium the 4 browser tests are skipped (make test says so at the end)."; \
+	  fi; \
+	fi
 
 test: install
 	$(PY) -m pytest -q
@@ -25,6 +39,9 @@ bench-models: install
 
 bench-serve: install
 	$(PY) bench/bench_serve.py --out bench-out
+
+bench-hostile: install
+	$(PY) bench/bench_hostile.py --out bench-out --baseline $${BASELINE:-HEAD}
 
 clean:
 	rm -rf bench-out .pytest_cache build *.egg-info

@@ -82,3 +82,12 @@ def copy_model(trained, tmp_path):
     for f in weights.parent.iterdir():
         shutil.copy(f, tmp_path / f.name)
     return tmp_path / weights.name
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Skipped browser tests are named at the very end, where nobody misses them."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "chromium" in str(r.longrepr).lower()]
+    if skipped:
+        terminalreporter.write_sep("!", f"{len(skipped)} BROWSER TESTS SKIPPED: Debian's chromium is not installed "
+                                        "(make install installs it as root; else apt-get install chromium)",
+                                   red=True, bold=True)
