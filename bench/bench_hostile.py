@@ -122,11 +122,26 @@ def throughput(server, digit, seconds):
         return hey(server.url + "/predict", f.name, "image/png", seconds=seconds)
 
 
-def run_all(weights, digits, seconds, env=None):
+def v2_batches(server, name, seconds, count=256):
+    """v2 inference of batches of `count` images, JSON against the binary extension (4 clients)."""
+    url, results = f"{server.url}/v2/models/{name}/infer", {}
+    for label, (body, content_type, headers) in (("json", hostile.v2_json(count)), ("binary", hostile.v2_binary(count))):
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(body)
+            f.flush()
+            run = hey(url, f.name, content_type, seconds=seconds, clients=4, headers=headers)
+        results[label] = {**run, "images_per_second": round(run["requests_per_second"] * count), "bytes": len(body)}
+    return results
+
+
+def run_all(weights, digits, seconds, env=None, batches=True):
     server = Server(weights, env=env)
     try:
         rows = measure(server, bodies(digits), Path(weights).stem)
-        return {"hostile": rows, "single_image": throughput(server, digits[0], seconds)}
+        result = {"hostile": rows, "single_image": throughput(server, digits[0], seconds)}
+        if batches:
+            result["v2_batches_of_256"] = v2_batches(server, Path(weights).stem, seconds)
+        return result
     finally:
         server.stop()
 
@@ -147,7 +162,7 @@ def main():
                            capture_output=True)
             try:
                 results[f"baseline {args.baseline}"] = run_all(args.weights, digits, args.seconds,
-                                                               env={"PYTHONPATH": tree})
+                                                               env={"PYTHONPATH": tree}, batches=False)
             finally:
                 subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", tree], check=False)
     results["this tree"] = run_all(args.weights, digits, args.seconds, env={"PYTHONPATH": str(REPO)})
@@ -162,6 +177,11 @@ def main():
     for label, result in results.items():
         s = result["single_image"]
         print(f"| {label} | {s['requests_per_second']:,.0f} | {s['p50_ms']} | {s['p99_ms']} |")
+    batches = results["this tree"]["v2_batches_of_256"]
+    print("\n| v2, batches of 256 | body | requests/s | images/s | p50 ms | p99 ms |\n|---|---|---|---|---|---|")
+    for label, b in batches.items():
+        print(f"| {label} | {b['bytes'] / 2**20:.2f} MB | {b['requests_per_second']:,.0f} | {b['images_per_second']:,} | "
+              f"{b['p50_ms']} | {b['p99_ms']} |")
 
 
 if __name__ == "__main__":

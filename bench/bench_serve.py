@@ -35,11 +35,12 @@ CONFIGS = [  # name, --workers, other options of `digitcli serve`
 ]
 
 
-def hey(url, body_file, content_type, seconds=None, count=None, clients=CLIENTS):
+def hey(url, body_file, content_type, seconds=None, count=None, clients=CLIENTS, headers=None):
     """Run `hey` against `url`; requests/s, latency percentiles (ms) and status counts."""
     limit = ["-z", f"{seconds}s"] if seconds else ["-n", str(count)]
-    out = subprocess.run(["hey", *limit, "-c", str(clients), "-m", "POST", "-T", content_type, "-D", str(body_file),
-                          url], capture_output=True, text=True, check=True).stdout
+    extra = [arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")]
+    out = subprocess.run(["hey", *limit, "-c", str(clients), "-m", "POST", "-T", content_type, *extra,
+                          "-D", str(body_file), url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     percentiles = {p: 1000 * float(s) for p, s in re.findall(r"(\d+)% in ([\d.]+) secs", out)}
     statuses = {int(code): int(n) for code, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)}
