@@ -128,11 +128,11 @@ def predict(paths, weights, top_k, as_json):
     """Classify images (files or folders, searched recursively)."""
     import json
 
-    from digitcli.inference import Classifier
+    from digitcli.inference import open_classifier
     from digitcli.predict import expand_paths, predict_items
 
     items = expand_paths(paths)
-    classifier = Classifier(weights)
+    classifier = open_classifier(weights)
     if len(items) < 2000:
         results = predict_items(items, classifier, top_k)
     else:
@@ -227,6 +227,40 @@ def serve(weights, host, port, workers, max_upload_mb, token, batch_ms):
 
     run(weights, host, port, workers, max_upload_mb, token, batch_ms, say=click.echo,
         warn=lambda line: click.echo(line, err=True))
+
+
+@cli.command()
+@click.option("--weights", default="mnist_neuronet.h5", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--to", "formats", default="onnx", show_default=True,
+              help="Comma-separated: onnx, litert (.tflite), saved-model (TensorFlow SavedModel).")
+@click.option("--quantize", default="none", show_default=True,
+              help="Comma-separated: none (fp32), fp16, int8 (calibrated on training images); "
+                   "each applies to the formats that offer it.")
+@click.option("--data-dir", default="data", show_default=True, type=click.Path(file_okay=False),
+              help="Labelled images: every copy is checked on the images `evaluate` would score here.")
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="Folder for the files and checks.json. Default: NAME.converted beside the weights.")
+@click.option("--force", is_flag=True, help="Write into an existing --out folder, replacing its files of the same names.")
+def convert(weights, formats, quantize, data_dir, out, force):
+    """Convert the model for phones, browsers and other runtimes; check every copy.
+
+    Each file is run by its own runtime (onnxruntime, ai-edge-litert, TensorFlow) on the
+    validation images beside the Keras model; one that disagrees beyond its format's
+    tolerance is not written, and the exit status is 1. `predict` and `evaluate` take the
+    .onnx and .tflite files as --weights.
+    """
+    from digitcli.convert.checks import as_table
+    from digitcli.convert.run import convert as run
+
+    split = [f.strip() for f in formats.split(",") if f.strip()]
+    levels = ["fp32" if q.strip() == "none" else q.strip() for q in quantize.split(",") if q.strip()]
+    results = run(weights, split, levels, data_dir, out, force, say=lambda line: click.echo(line, err=True))
+    click.echo(as_table(results))
+    refused = [r for r in results if r.failure]
+    for r in refused:
+        click.echo(f"Error: {r.file} not written: it {r.failure}", err=True)
+    if refused:
+        sys.exit(1)
 
 
 @cli.command()

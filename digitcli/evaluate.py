@@ -9,7 +9,7 @@ from digitcli import splits
 from digitcli.artifacts import write_json
 from digitcli.calibration import BINS, expected_calibration_error
 from digitcli.folders import describe_skipped, list_labelled, load_listed
-from digitcli.inference import Classifier
+from digitcli.inference import open_classifier
 
 WORST_SHOWN = 32
 
@@ -68,26 +68,26 @@ class Evaluation:
 
 def evaluate_folder(data_dir, weights, progress=None, say=None):
     """Run the model in `weights` over DATA_DIR/<class>/* (classes must match the model's)."""
-    classifier = Classifier(weights) if say is None else Classifier(weights, say=say)
-    root, names, paths, labels, source = scored_files(data_dir, classifier)
+    classifier = open_classifier(weights) if say is None else open_classifier(weights, say=say)
+    root, names, paths, labels, source = scored_files(data_dir, classifier.class_names, classifier.files)
     data = load_listed(names, paths, labels, progress, origin=root)
     return Evaluation(data.class_names, data.y, classifier.predict(data.x), data.x, data.paths, data.skipped,
                       source, classifier.temperature)
 
 
-def scored_files(data_dir, classifier):
+def scored_files(data_dir, class_names, files):
     """(root, class names, paths, labels, description) of the images to score: DIR/validation
     when there is one; else DIR's class folders, only the held-out files where train split DIR."""
     layout = splits.find_layout(data_dir)
     root = layout.validation or layout.train
-    names, paths, labels = list_labelled(root, classifier.class_names)
-    record = None if layout.validation else splits.read_record(classifier.files)
-    mask = splits.recorded_mask(record, root, paths, classifier.files.split)
+    names, paths, labels = list_labelled(root, class_names)
+    record = None if layout.validation or files is None else splits.read_record(files)
+    mask = splits.recorded_mask(record, root, paths, files.split if files else None)
     if mask is None:
         return root, names, paths, labels, f"{len(paths)} images under {root}"
     paths = [p for p, m in zip(paths, mask) if m]
     return root, names, paths, labels[mask], (f"the {len(paths)} images of {root} held out for validation "
-                                              f"when the model was trained ({classifier.files.split})")
+                                              f"when the model was trained ({files.split})")
 
 
 def as_text(ev):

@@ -12,6 +12,7 @@ inference falls back to Keras itself, and says so.
 import hashlib
 import sys
 from functools import cached_property
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -23,6 +24,14 @@ from digitcli.preprocess import to_model_input
 
 BATCH = 1000
 ONNXRUNTIME_FROM = 64  # images; below this OpenCV's DNN module answers sooner
+CONVERTED_SUFFIXES = (".onnx", ".tflite")  # files `digitcli convert` writes, usable as --weights
+
+
+def open_classifier(weights, **options):
+    """A Classifier for NAME.h5, or a ConvertedClassifier for a file `digitcli convert` wrote."""
+    if Path(weights).suffix in CONVERTED_SUFFIXES:
+        return ConvertedClassifier(weights)
+    return Classifier(weights, **options)
 
 
 class Classifier:
@@ -110,3 +119,34 @@ class Classifier:
                                 f"names {len(self.class_names)}")
         name = session.get_inputs()[0].name
         return lambda batch: session.run(None, {name: batch})[0]
+
+
+class ConvertedClassifier:
+    """The Classifier interface over a converted file (.onnx, .tflite) in its own runtime,
+    with the class names and temperature stored with it."""
+
+    files = None  # no .h5 and no split record beside it
+
+    def __init__(self, path):
+        from digitcli.convert.runtimes import open_runner, read_meta
+
+        if not Path(path).is_file():
+            raise DigitcliError(f"model file not found: {path}")
+        self.meta = read_meta(path)
+        try:
+            artifacts.check_meta(self.meta, path)
+        except ValueError as exc:
+            raise DigitcliError(str(exc)) from exc
+        self.class_names, self.temperature = self.meta["class_names"], self.meta.get("temperature", 1.0)
+        self.run = open_runner(path)
+
+    def predict(self, images):
+        return self.predict_tensor(to_model_input(images))
+
+    def predict_tensor(self, x):
+        return apply_temperature(self.raw_predict(x), self.temperature)
+
+    def raw_predict(self, x):
+        if len(x) == 0:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        return np.concatenate([self.run(x[start:start + BATCH]) for start in range(0, len(x), BATCH)])

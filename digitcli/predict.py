@@ -7,7 +7,7 @@ import numpy as np
 
 from digitcli.folders import load_images
 from digitcli.images import find_images
-from digitcli.inference import Classifier
+from digitcli.inference import open_classifier
 
 
 @dataclass
@@ -45,7 +45,7 @@ def expand_paths(paths):
 
 def predict_paths(paths, weights, top_k=1, progress=None):
     """A Prediction per image under `paths` (errors included), in the order given."""
-    return predict_items(expand_paths(paths), Classifier(weights), top_k, progress)
+    return predict_items(expand_paths(paths), open_classifier(weights), top_k, progress)
 
 
 def predict_items(items, classifier, top_k=1, progress=None):

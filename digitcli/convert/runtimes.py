@@ -1,0 +1,87 @@
+"""Each converted file run by its own runtime: (N, 28, 28, 1) float32 -> (N, classes) probabilities."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from digitcli.convert import INPUT
+from digitcli.errors import DigitcliError
+
+
+def kind_of(path):
+    """'onnx', 'litert' or 'saved-model' for a converted file or folder."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return "onnx"
+    if path.suffix == ".tflite":
+        return "litert"
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        return "saved-model"
+    raise DigitcliError(f"{path}: not a converted model (.onnx, .tflite or a SavedModel folder)")
+
+
+def open_runner(path, threads=0):
+    """A function running `path` on a float32 batch in its own runtime."""
+    return {"onnx": onnx_runner, "litert": litert_runner, "saved-model": saved_model_runner}[kind_of(path)](
+        Path(path), threads)
+
+
+def onnx_runner(path, threads):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {INPUT: x})[0]
+
+
+def litert_runner(path, threads):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from digitcli.backend import quiet_stderr
+
+    interpreter = Interpreter(model_path=str(path), num_threads=threads or None)
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    shape = [None]
+
+    def run(x):
+        if shape[0] != len(x):
+            interpreter.resize_tensor_input(source["index"], list(x.shape))
+            with quiet_stderr():  # the runtime announces its CPU delegate on stderr
+                interpreter.allocate_tensors()
+            shape[0] = len(x)
+        interpreter.set_tensor(source["index"], x)
+        interpreter.invoke()
+        return interpreter.get_tensor(target["index"]).copy()
+
+    return run
+
+
+def saved_model_runner(path, threads):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    return lambda x: np.asarray(loaded.serve(tf.constant(x)))
+
+
+def read_meta(path):
+    """The metadata of a converted file: its own (ONNX metadata properties) or FILE.json beside it."""
+    path = Path(path)
+    if kind_of(path) == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        found = session.get_modelmeta().custom_metadata_map.get("digitcli")
+        if found:
+            return json.loads(found)
+    sidecar = sidecar_of(path)
+    try:
+        return json.loads(sidecar.read_text())
+    except (OSError, ValueError) as exc:
+        raise DigitcliError(f"{path}: no class names stored with it ({sidecar} unreadable: {exc})") from exc
+
+
+def sidecar_of(path):
+    path = Path(path)
+    return path.with_name(path.name + ".json")
