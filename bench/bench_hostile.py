@@ -12,7 +12,6 @@ Writes bench-out/hostile.json and prints Markdown rows for BENCHMARKS.md.
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile

@@ -107,9 +107,8 @@ def test_kill_9_then_rerun_ends_complete_and_correct(mnist_npz, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "digitcli", "export", "--source", str(npz), "--data-dir", str(root)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 60
-    while time.time() < deadline and not any(root.glob("*/.*partial*/*.png")):
-        time.sleep(0.02)
-    time.sleep(0.5)  # well inside the export of 70,000 files
+    while time.time() < deadline and sum(1 for _ in root.glob("*/.*partial*/*.png")) < 500:
+        time.sleep(0.02)  # until the export is under way, with 500 files written of 70,000
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (root / MARKER).exists(), "the export finished before it could be killed"

@@ -2,7 +2,6 @@
 own runtime on the validation images beside the Keras model, and give it its final name
 only when it answers within its format's tolerance."""
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
