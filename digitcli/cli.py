@@ -246,8 +246,8 @@ def convert(weights, formats, quantize, data_dir, out, force):
 
     Each file is run by its own runtime (onnxruntime, ai-edge-litert, TensorFlow) on the
     validation images beside the Keras model; one that disagrees beyond its format's
-    tolerance is not written, and the exit status is 1. `predict` and `evaluate` take the
-    .onnx and .tflite files as --weights.
+    tolerance is not written, and the exit status is 1. `predict`, `evaluate` and `serve`
+    take the .onnx and .tflite files as --weights.
     """
     from digitcli.convert.checks import as_table
     from digitcli.convert.run import convert as run

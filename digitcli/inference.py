@@ -27,11 +27,11 @@ ONNXRUNTIME_FROM = 64  # images; below this OpenCV's DNN module answers sooner
 CONVERTED_SUFFIXES = (".onnx", ".tflite")  # files `digitcli convert` writes, usable as --weights
 
 
-def open_classifier(weights, **options):
+def open_classifier(weights, threads=0, **options):
     """A Classifier for NAME.h5, or a ConvertedClassifier for a file `digitcli convert` wrote."""
     if Path(weights).suffix in CONVERTED_SUFFIXES:
-        return ConvertedClassifier(weights)
-    return Classifier(weights, **options)
+        return ConvertedClassifier(weights, threads)
+    return Classifier(weights, threads=threads, **options)
 
 
 class Classifier:
@@ -55,6 +55,21 @@ class Classifier:
         self.class_names = meta["class_names"]
         self.temperature = meta.get("temperature", 1.0)  # models trained before calibration have none
         self.meta = meta
+
+    platform = "onnxruntime_onnx"
+
+    @property
+    def source(self):
+        return self.files.h5
+
+    @property
+    def watched(self):
+        """The files whose change means a new model."""
+        return self.files.h5, self.files.onnx, self.files.onnx_meta
+
+    @property
+    def version(self):
+        return self.meta["h5_sha256"][:12]
 
     def rebuild_export(self, say):
         say(f"Note: {self.files.onnx} is missing or older than {self.files.h5}; rebuilding it.")
@@ -127,18 +142,21 @@ class ConvertedClassifier:
 
     files = None  # no .h5 and no split record beside it
 
-    def __init__(self, path):
-        from digitcli.convert.runtimes import open_runner, read_meta
+    def __init__(self, path, threads=0):
+        from digitcli.convert.runtimes import kind_of, open_runner, read_meta, sidecar_of
 
         if not Path(path).is_file():
             raise DigitcliError(f"model file not found: {path}")
+        self.source, self.version = Path(path), artifacts.sha256(path)[:12]
+        self.watched = (self.source, sidecar_of(path))
+        self.platform = {"onnx": "onnxruntime_onnx", "litert": "litert_tflite"}[kind_of(path)]
         self.meta = read_meta(path)
         try:
             artifacts.check_meta(self.meta, path)
         except ValueError as exc:
             raise DigitcliError(str(exc)) from exc
         self.class_names, self.temperature = self.meta["class_names"], self.meta.get("temperature", 1.0)
-        self.run = open_runner(path)
+        self.run = open_runner(path, threads)
 
     def predict(self, images):
         return self.predict_tensor(to_model_input(images))

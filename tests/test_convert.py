@@ -120,3 +120,29 @@ def test_the_python_example_needs_only_onnxruntime_and_answers_like_predict(conv
     expected = predict_paths(pngs, trained[1])
     assert [r[1] for r in rows] == [p.class_name for p in expected]
     assert all(abs(float(r[2].rstrip("%")) - 100 * p.confidence) <= 0.1 for r, p in zip(rows, expected))
+
+
+@pytest.mark.parametrize("suffix", [".int8.onnx", ".int8.tflite"])
+def test_serve_serves_a_converted_file(converted, trained, mnist, suffix):
+    import cv2
+    from starlette.testclient import TestClient
+
+    from digitcli.serve.app import create_app
+
+    out, _ = converted
+    path = out / (trained[1].stem + suffix)
+    copy = ConvertedClassifier(path)
+    with TestClient(create_app(path, watch=False)) as client:
+        for i in range(5):
+            body = cv2.imencode(".png", mnist["x_test"][i])[1].tobytes()
+            got = client.post("/predict", content=body, headers={"Content-Type": "image/png"}).json()["predictions"][0]
+            want = copy.predict(mnist["x_test"][i:i + 1])[0]
+            assert got["class"] == copy.class_names[int(want.argmax())]
+            assert got["confidence"] == pytest.approx(float(want.max()), abs=1e-5)
+        name = path.stem
+        meta = client.get(f"/v2/models/{name}").json()
+        assert meta["versions"] == [copy.version] and meta["parameters"]["quantize"] == "int8"
+        x = to_model_input(mnist["x_test"][:3])
+        request = {"inputs": [{"name": "images", "shape": [3, 28, 28, 1], "datatype": "FP32", "data": x.ravel().tolist()}]}
+        answer = client.post(f"/v2/models/{name}/versions/{copy.version}/infer", json=request).json()
+        np.testing.assert_allclose(np.reshape(answer["outputs"][0]["data"], (3, 10)), copy.predict_tensor(x), atol=1e-6)

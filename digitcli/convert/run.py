@@ -62,6 +62,7 @@ def convert(weights, formats, quantizations, data_dir="data", out=None, force=Fa
     original = np.asarray(model.predict(x_val, batch_size=1000, verbose=0), np.float32)
     file_meta = {"class_names": meta["class_names"], "temperature": meta.get("temperature", 1.0),
                  "model": meta.get("model"), "h5_sha256": artifacts.sha256(files.h5),
+                 "best_epoch": meta.get("best_epoch"), "val_accuracy": meta.get("val_accuracy"),
                  "input": "images: float32 [N, 28, 28, 1], MNIST form (0..1, light ink on black)",
                  "output": "probabilities: float32 [N, classes], softmax; calibrated: softmax(log(p) / temperature)"}
     out.mkdir(parents=True, exist_ok=True)

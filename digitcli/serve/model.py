@@ -10,23 +10,25 @@ import logging
 import os
 
 from digitcli.errors import DigitcliError
-from digitcli.inference import Classifier
+from digitcli.inference import open_classifier
 
 WATCH_SECONDS = 0.5
 LOG = logging.getLogger("digitcli.serve")
 
 
 def load(weights):
-    """A Classifier tuned for serving: onnxruntime for every batch size, one thread per worker."""
-    classifier = Classifier(weights, rebuild=False, threads=1, opencv_below=0)
-    classifier.onnxruntime_runner  # load the session now, not on the first request
+    """A classifier tuned for serving: one runtime thread per worker; for NAME.h5, onnxruntime
+    for every batch size (its session loaded now, not on the first request)."""
+    classifier = open_classifier(weights, threads=1, rebuild=False, opencv_below=0)
+    if classifier.files is not None:
+        classifier.onnxruntime_runner
     return classifier
 
 
-def signature(files):
+def signature(paths):
     """What changes when any of the model's files is replaced."""
     stamps = []
-    for path in (files.h5, files.onnx, files.onnx_meta):
+    for path in paths:
         try:
             st = os.stat(path)
             stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
@@ -38,24 +40,24 @@ def signature(files):
 class ModelHolder:
     def __init__(self, weights):
         self.classifier = load(weights)
-        self.name = self.classifier.files.h5.stem
-        self.seen = signature(self.classifier.files)
+        self.name = self.classifier.source.stem
+        self.seen = signature(self.classifier.watched)
 
     def refresh(self):
         """Switch to the files on disk if they changed and are in step and valid; True if
         switched. Files that cannot be served are logged once and looked at again when they
         change (mid-write, mismatched or broken: the old model goes on answering)."""
-        now = signature(self.classifier.files)
+        now = signature(self.classifier.watched)
         if now == self.seen:
             return False
         self.seen = now
         try:
-            fresh = load(self.classifier.files.h5)
+            fresh = load(self.classifier.source)
         except DigitcliError as exc:
             LOG.warning("not switching to the changed model files: %s", exc.message)
             return False
         self.classifier = fresh
-        LOG.warning("now serving the new %s", fresh.files.h5)
+        LOG.warning("now serving the new %s", fresh.source)
         return True
 
     async def watch(self, every=WATCH_SECONDS):
@@ -66,4 +68,4 @@ class ModelHolder:
             try:
                 await asyncio.to_thread(self.refresh)
             except Exception:
-                LOG.exception("error while looking for new model files; still serving %s", self.classifier.files.h5)
+                LOG.exception("error while looking for new model files; still serving %s", self.classifier.source)

@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 
-from digitcli.inference import Classifier
+from digitcli.inference import open_classifier
 from digitcli.serve.app import CONFIG_VARIABLE
 from digitcli.serve.batching import DEFAULT_MS
 
@@ -27,7 +27,7 @@ def serve(weights, host="127.0.0.1", port=8000, workers=1, max_upload_mb=10.0, t
     """Serve `weights` until Ctrl-C or SIGTERM (requests in flight finish first)."""
     import uvicorn
 
-    classifier = Classifier(weights, rebuild=False)  # a clear error now rather than in every worker
+    classifier = open_classifier(weights, rebuild=False)  # a clear error now rather than in every worker
     meta = classifier.meta
     os.environ[CONFIG_VARIABLE] = json.dumps({"weights": str(weights), "max_upload_mb": max_upload_mb, "token": token,
                                               "batch_ms": batch_ms})
@@ -37,7 +37,7 @@ def serve(weights, host="127.0.0.1", port=8000, workers=1, max_upload_mb=10.0, t
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     accuracy = f", validation accuracy {100 * meta['val_accuracy']:.2f}%" if "val_accuracy" in meta else ""
     shown_host = f"[{host}]" if ":" in host else host
-    say(f"Serving {classifier.files.h5.stem} ({classifier.files.h5}: {meta.get('model', 'model')}, "
+    say(f"Serving {classifier.source.stem} ({classifier.source}: {meta.get('model', 'model')}, "
         f"{len(classifier.class_names)} classes{accuracy}) at http://{shown_host}:{port}/ "
         f"with {workers} worker{'s' * (workers != 1)}{', token required' if token else ''}. Ctrl-C stops.")
     if not is_loopback(host) and not token:

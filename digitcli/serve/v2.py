@@ -42,7 +42,7 @@ def server_metadata(request):
 
 
 def version_of(classifier):
-    return classifier.meta["h5_sha256"][:12]
+    return classifier.version
 
 
 def model_for(request):
@@ -68,11 +68,11 @@ def metadata(request):
     classifier = model_for(request)
     meta = classifier.meta
     return JSONResponse({
-        "name": request.app.state.model.name, "versions": [version_of(classifier)], "platform": "onnxruntime_onnx",
+        "name": request.app.state.model.name, "versions": [version_of(classifier)], "platform": classifier.platform,
         "inputs": [{"name": INPUT, "datatype": "FP32", "shape": [-1, 28, 28, 1]}],
         "outputs": [{"name": OUTPUT, "datatype": "FP32", "shape": [-1, len(classifier.class_names)]}],
-        "parameters": {"class_names": classifier.class_names, "weights_file": str(classifier.files.h5),
-                       "h5_sha256": meta["h5_sha256"], "model": meta.get("model"),
+        "parameters": {"class_names": classifier.class_names, "weights_file": str(classifier.source),
+                       "h5_sha256": meta.get("h5_sha256"), "model": meta.get("model"), "quantize": meta.get("quantize"),
                        "best_epoch": meta.get("best_epoch"), "val_accuracy": meta.get("val_accuracy"),
                        "temperature": classifier.temperature},
     })
