@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 
 .PHONY: install system-packages test bench bench-models bench-serve bench-hostile clean
 
-install: $(VENV)/.installed system-packages
+install: $(VENV)/.installed system-packages examples/node/node_modules/.package-lock.json
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,6 +27,12 @@ system-packages:
 	    echo "*** without chromium the 4 browser tests are skipped (make test says so at the end)."; \
 	  fi; \
 	fi
+
+# The Node example's packages, pinned with their checksums in package-lock.json (onnxruntime-node's
+# install script would fetch optional GPU files from elsewhere; its CPU binaries are in the package).
+examples/node/node_modules/.package-lock.json: examples/node/package-lock.json
+	@if command -v npm >/dev/null; then cd examples/node && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "*** npm is missing: the Node tests are skipped (install Node.js 20 with npm)"; fi
 
 test: install
 	$(PY) -m pytest -q

@@ -85,9 +85,9 @@ def copy_model(trained, tmp_path):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Skipped browser tests are named at the very end, where nobody misses them."""
-    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "chromium" in str(r.longrepr).lower()]
-    if skipped:
-        terminalreporter.write_sep("!", f"{len(skipped)} BROWSER TESTS SKIPPED: Debian's chromium is not installed "
-                                        "(make install installs it as root; else apt-get install chromium)",
-                                   red=True, bold=True)
+    """Skipped browser and Node tests are named at the very end, where nobody misses them."""
+    for what, marker, fix in (("BROWSER", "chromium", "make install installs it as root; else apt-get install chromium"),
+                              ("NODE", "node", "install Node.js 20 with npm, then make install")):
+        skipped = [r for r in terminalreporter.stats.get("skipped", []) if marker in str(r.longrepr).lower()]
+        if skipped:
+            terminalreporter.write_sep("!", f"{len(skipped)} {what} TESTS SKIPPED ({fix})", red=True, bold=True)
