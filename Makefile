@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 
 .PHONY: install system-packages test bench bench-models bench-serve bench-hostile clean
 
-install: $(VENV)/.installed system-packages examples/node/node_modules/.package-lock.json
+NPM_PROJECTS := examples/node digitcli/convert/web
+install: $(VENV)/.installed system-packages $(NPM_PROJECTS:%=%/node_modules/.package-lock.json)
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,11 +29,12 @@ system-packages:
 	  fi; \
 	fi
 
-# The Node example's packages, pinned with their checksums in package-lock.json (onnxruntime-node's
-# install script would fetch optional GPU files from elsewhere; its CPU binaries are in the package).
-examples/node/node_modules/.package-lock.json: examples/node/package-lock.json
-	@if command -v npm >/dev/null; then cd examples/node && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error; \
-	else echo "*** npm is missing: the Node tests are skipped (install Node.js 20 with npm)"; fi
+# npm packages, pinned with their checksums in each package-lock.json: the Node example's
+# (onnxruntime-node: its install script would fetch optional GPU files from elsewhere; its CPU
+# binaries are in the package) and onnxruntime-web, which `digitcli convert --to web` copies.
+%/node_modules/.package-lock.json: %/package-lock.json
+	@if command -v npm >/dev/null; then cd $* && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "*** npm is missing: the Node and web-folder tests are skipped (install Node.js 20 with npm)"; fi
 
 test: install
 	$(PY) -m pytest -q

@@ -232,7 +232,8 @@ def serve(weights, host, port, workers, max_upload_mb, token, batch_ms):
 @cli.command()
 @click.option("--weights", default="mnist_neuronet.h5", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--to", "formats", default="onnx", show_default=True,
-              help="Comma-separated: onnx, litert (.tflite), saved-model (TensorFlow SavedModel).")
+              help="Comma-separated: onnx, litert (.tflite), saved-model (TensorFlow SavedModel), "
+                   "web (a static folder: the drawing page answering in the browser, offline).")
 @click.option("--quantize", default="none", show_default=True,
               help="Comma-separated: none (fp32), fp16, int8 (calibrated on training images); "
                    "each applies to the formats that offer it.")

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from browser import browser  # noqa: E402,F401  (the fixture: Playwright's Chromium, for the page tests)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -1,8 +1,6 @@
 """The drawing page in a real browser: Playwright driving Debian's Chromium, pointer strokes
 (mouse and touch), the answer shown on the page and how soon after a stroke it comes."""
 
-import os
-import shutil
 import statistics
 
 import cv2
@@ -11,28 +9,10 @@ import pytest
 
 from data_tools.strokes import trace
 
+from browser import answer_after_last_stroke, canvas_origin, draw_strokes, set_brush
 from servers import Server
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Flags for a closed network: no background connections, no first-run work.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-CANVAS = 280
 LATENCY_MS = 100
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing: .ci/run installs Debian's chromium package")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -41,34 +21,6 @@ def server(trained):
     yield s
     s.stop()
 
-
-def canvas_origin(page):
-    box = page.locator("#pad").bounding_box()
-    return box["x"], box["y"], box["width"] / CANVAS
-
-
-def draw_strokes(page, strokes, scale, offset):
-    """Mouse strokes: each polyline (digit pixels) scaled and moved onto the canvas."""
-    x0, y0, css = canvas_origin(page)
-    for stroke in strokes:
-        points = [(x0 + (offset[0] + scale * x) * css, y0 + (offset[1] + scale * y) * css) for x, y in stroke]
-        page.mouse.move(*points[0])
-        page.mouse.down()
-        for x, y in points[1:] or points:
-            page.mouse.move(x, y, steps=3)
-        page.mouse.up()
-
-
-def answer_after_last_stroke(page):
-    """(class shown, ms from the end of the last stroke to its answer on the page)."""
-    page.wait_for_function("() => window.digitcli.askedAt >= window.digitcli.strokeEndedAt", timeout=5000)
-    timing = page.evaluate("() => window.digitcli")
-    shown = page.locator("#verdict b").text_content(timeout=1000) if page.locator("#verdict b").count() else None
-    return shown, timing["shownAt"] - timing["strokeEndedAt"]
-
-
-def set_brush(page, width):
-    page.evaluate(f"document.getElementById('brush').value = {width}")
 
 
 def test_traced_mnist_digits_at_several_brush_widths(browser, server, mnist, tmp_path):

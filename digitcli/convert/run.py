@@ -10,6 +10,7 @@ import numpy as np
 
 from digitcli import artifacts, splits
 from digitcli.convert import checks, writers
+from digitcli.convert.web import write_web
 from digitcli.convert.runtimes import open_runner, sidecar_of
 from digitcli.errors import DigitcliError
 from digitcli.folders import list_labelled, load_listed
@@ -19,6 +20,7 @@ FORMATS = {  # name: (suffix, writer, quantizations it offers)
     "onnx": (".onnx", writers.write_onnx, ("fp32", "fp16", "int8")),
     "litert": (".tflite", writers.write_litert, ("fp32", "fp16", "int8")),
     "saved-model": (".savedmodel", writers.write_saved_model, ("fp32",)),
+    "web": (".web", write_web, ("fp32", "fp16", "int8")),
 }
 CALIBRATION_IMAGES = 500  # training images that calibrate int8 copies
 
@@ -70,8 +72,9 @@ def convert(weights, formats, quantizations, data_dir="data", out=None, force=Fa
     for target in chosen:
         name = target.file_name(files.h5.stem)
         say(f"Writing and checking {out / name} ...")
-        results.append(write_checked(model, target, out / name, {**file_meta, "format": target.format,
-                                     "quantize": target.quantize}, x_calibration, x_val, y_val, original))
+        results.append(write_checked(model, target, out / name, {**file_meta, "name": Path(name).stem,
+                                     "format": target.format, "quantize": target.quantize},
+                                     x_calibration, x_val, y_val, original))
     artifacts.write_json(out / "checks.json", [c.as_json() for c in results])
     return results
 

@@ -18,13 +18,15 @@ def kind_of(path):
         return "litert"
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return "saved-model"
+    if path.is_dir() and (path / "index.html").is_file():
+        return "web"
     raise DigitcliError(f"{path}: not a converted model (.onnx, .tflite or a SavedModel folder)")
 
 
 def open_runner(path, threads=0):
     """A function running `path` on a float32 batch in its own runtime."""
-    return {"onnx": onnx_runner, "litert": litert_runner, "saved-model": saved_model_runner}[kind_of(path)](
-        Path(path), threads)
+    runners = {"onnx": onnx_runner, "litert": litert_runner, "saved-model": saved_model_runner, "web": web_runner}
+    return runners[kind_of(path)](Path(path), threads)
 
 
 def onnx_runner(path, threads):
@@ -56,6 +58,13 @@ def litert_runner(path, threads):
         return interpreter.get_tensor(target["index"]).copy()
 
     return run
+
+
+def web_runner(path, threads):
+    """The web folder's model through onnxruntime (the browser's run is checked by the tests in Chromium)."""
+    from digitcli.convert.web import model_in
+
+    return onnx_runner(model_in(path), threads)
 
 
 def saved_model_runner(path, threads):

@@ -6,6 +6,7 @@ representative dataset.
 """
 
 import json
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -67,8 +68,12 @@ def quantize_onnx_int8(fp32, out, calibration):
             batch = next(self.batches, None)
             return None if batch is None else {INPUT: batch}
 
-    quantize_static(str(fp32), str(out), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    logging.disable(logging.WARNING)  # onnxruntime's advice to pre-process, logged at every call
+    try:
+        quantize_static(str(fp32), str(out), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
     return onnx.load(str(out))
 
 

@@ -1,5 +1,6 @@
-// The drawing page: pointer strokes on a canvas, live answers from POST /predict.
-"use strict";
+// The drawing page: pointer strokes on a canvas, live answers from POST /predict (digitcli
+// serve) or from the model in the page itself (the folder `digitcli convert --to web` writes,
+// whose index.html names its model in <meta name="digitcli-model">).
 
 const pad = document.getElementById("pad");
 const ctx = pad.getContext("2d");
@@ -18,6 +19,8 @@ window.digitcli = timing;
 
 let token = sessionStorage.getItem("digitcli-token");
 let inked = false, drawing = false, last = null, timer = null, inFlight = false, again = false;
+const modelFile = document.querySelector('meta[name="digitcli-model"]')?.content;
+let local = null;  // the in-page answerer, once loaded
 
 function setUp() {
   const scale = window.devicePixelRatio || 1;
@@ -80,7 +83,7 @@ function endStroke(event) {
   if (!drawing) return;
   drawing = false;
   timing.strokeEndedAt = performance.now();
-  schedule(AFTER_STROKE);
+  schedule(local ? 0 : AFTER_STROKE);  // a server's requests wait a moment to take the whole stroke
 }
 pad.addEventListener("pointerup", endStroke);
 pad.addEventListener("pointercancel", endStroke);
@@ -95,8 +98,12 @@ async function ask() {
   if (inFlight) { again = true; return; }  // one request at a time; the newest drawing wins
   inFlight = true;
   const askedAt = performance.now();
-  const blob = await new Promise((done) => pad.toBlob(done, "image/png"));
-  await send(blob, "image/png", askedAt);
+  if (local) {
+    shown(await local(ctx.getImageData(0, 0, pad.width, pad.height)), true, askedAt);
+  } else {
+    const blob = await new Promise((done) => pad.toBlob(done, "image/png"));
+    await send(blob, "image/png", askedAt);
+  }
   inFlight = false;
   if (again) { again = false; ask(); }
 }
@@ -117,9 +124,13 @@ async function send(body, type, askedAt) {
     return send(body, type, askedAt);
   }
   const answer = await response.json().catch(() => ({ error: "unexpected answer " + response.status }));
+  shown(answer, response.ok, askedAt);
+}
+
+function shown(answer, ok, askedAt) {
   document.getElementById("model").textContent = answer.model || "?";
   const first = (answer.predictions || [])[0];
-  if (!response.ok || !first || first.error) showError((first && first.error) || answer.error);
+  if (!ok || !first || first.error) showError((first && first.error) || answer.error);
   else show(first);
   timing.askedAt = askedAt || 0;
   timing.shownAt = performance.now();
@@ -167,6 +178,12 @@ async function useFile(file) {  // the file itself is sent, as `digitcli predict
   }
   URL.revokeObjectURL(url);
   inked = true;
+  if (local) {  // the file at its own size, as `predict` would read it
+    const canvas = Object.assign(document.createElement("canvas"), { width: image.width, height: image.height });
+    const context = canvas.getContext("2d");
+    context.drawImage(image, 0, 0);
+    return shown(await local(context.getImageData(0, 0, image.width, image.height)), true);
+  }
   await send(file, file.type);
 }
 
@@ -181,3 +198,15 @@ pad.addEventListener("drop", (event) => {
 });
 
 setUp();
+if (modelFile) {  // the folder from `digitcli convert --to web`: answer in the page, work offline
+  const foot = document.querySelector(".foot");
+  foot.replaceChildren("Runs in your browser (onnxruntime-web): nothing is sent anywhere · model ",
+                       document.getElementById("model"));
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js");
+  try {
+    local = await (await import("./local.js")).localAnswerer(new URL(modelFile, document.baseURI).href);
+    timing.ready = true;
+  } catch (error) {
+    showError("The model cannot run in this browser: " + error.message);
+  }
+}

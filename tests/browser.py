@@ -1,0 +1,58 @@
+"""Playwright driving Debian's Chromium, and pointer strokes on the drawing page's canvas:
+shared by the tests of the served page and of the web folder."""
+
+import os
+import shutil
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Flags for a closed network: no background connections, no first-run work.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CANVAS = 280
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing: .ci/run installs Debian's chromium package")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def canvas_origin(page):
+    box = page.locator("#pad").bounding_box()
+    return box["x"], box["y"], box["width"] / CANVAS
+
+
+def draw_strokes(page, strokes, scale, offset):
+    """Mouse strokes: each polyline (digit pixels) scaled and moved onto the canvas."""
+    x0, y0, css = canvas_origin(page)
+    for stroke in strokes:
+        points = [(x0 + (offset[0] + scale * x) * css, y0 + (offset[1] + scale * y) * css) for x, y in stroke]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for x, y in points[1:] or points:
+            page.mouse.move(x, y, steps=3)
+        page.mouse.up()
+
+
+def answer_after_last_stroke(page):
+    """(class shown, ms from the end of the last stroke to its answer on the page)."""
+    page.wait_for_function("() => window.digitcli.askedAt >= window.digitcli.strokeEndedAt", timeout=5000)
+    timing = page.evaluate("() => window.digitcli")
+    shown = page.locator("#verdict b").text_content(timeout=1000) if page.locator("#verdict b").count() else None
+    return shown, timing["shownAt"] - timing["strokeEndedAt"]
+
+
+def set_brush(page, width):
+    page.evaluate(f"document.getElementById('brush').value = {width}")
+
+
