@@ -47,6 +47,11 @@ def test_every_format_and_quantization_passes_its_check_and_stands_alone(convert
     model = onnx.load(str(out / f"{stem}.int8.onnx"))  # the ONNX file carries its own contract
     props = {p.key: p.value for p in model.metadata_props}
     assert json.loads(props["class_names"]) == [str(d) for d in range(10)] and float(props["temperature"]) > 0
+    from digitcli.convert.runtimes import litert_metadata, onnx_metadata
+
+    for name, read in ((f"{stem}.int8.tflite", litert_metadata), (f"{stem}.fp16.onnx", onnx_metadata)):
+        embedded = json.loads(read(out / name))  # in the file itself, the same as its sidecar
+        assert embedded == json.loads((out / (name + ".json")).read_text()) and embedded["class_names"][3] == "3"
     session = onnxruntime.InferenceSession(str(out / f"{stem}.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["images"]
     assert [o.name for o in session.get_outputs()] == ["probabilities"]

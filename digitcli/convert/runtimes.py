@@ -75,20 +75,36 @@ def saved_model_runner(path, threads):
 
 
 def read_meta(path):
-    """The metadata of a converted file: its own (ONNX metadata properties) or FILE.json beside it."""
+    """The metadata of a converted file: its own (ONNX metadata properties, the LiteRT file's
+    `digitcli` metadata entry) or else FILE.json beside it."""
     path = Path(path)
-    if kind_of(path) == "onnx":
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        found = session.get_modelmeta().custom_metadata_map.get("digitcli")
-        if found:
-            return json.loads(found)
+    found = {"onnx": onnx_metadata, "litert": litert_metadata}.get(kind_of(path), lambda p: None)(path)
+    if found:
+        return json.loads(found)
     sidecar = sidecar_of(path)
     try:
         return json.loads(sidecar.read_text())
     except (OSError, ValueError) as exc:
         raise DigitcliError(f"{path}: no class names stored with it ({sidecar} unreadable: {exc})") from exc
+
+
+def onnx_metadata(path):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.get_modelmeta().custom_metadata_map.get("digitcli")
+
+
+def litert_metadata(path):
+    """The `digitcli` metadata entry of a .tflite file, read with LiteRT's own flatbuffer schema."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(bytearray(Path(path).read_bytes()), 0)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if entry.Name() == b"digitcli":
+            return model.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode()
+    return None
 
 
 def sidecar_of(path):

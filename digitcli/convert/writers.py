@@ -94,6 +94,22 @@ def write_litert(model, path, meta, quantize, calibration):
                    "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}}
     with quiet_stderr():
         model.export(str(path), format="litert", verbose=False, input_signature=[input_spec(keras)], **options)
+    embed_litert_metadata(path, meta)
+
+
+def embed_litert_metadata(path, meta):
+    """`meta` as the .tflite file's own metadata entry `digitcli` (LiteRT's flatbuffer keeps named buffers)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(path))
+    buffer = schema.BufferT()
+    buffer.data = bytearray(json.dumps(meta).encode())
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = "digitcli", len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if m.name != b"digitcli"] + [entry]
+    flatbuffer_utils.write_model(model, str(path))
 
 
 def write_saved_model(model, path, meta, quantize, calibration):
