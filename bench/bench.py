@@ -264,12 +264,47 @@ def plot_stress_failures(rows, path, shown=8):
         save(fig, path)
 
 
+def bench_convert(data_dir, weights, out, source):
+    """`digitcli convert` to every format and quantization (each checked in its own runtime),
+    then the web folder in Chromium: 20 traced test digits answered in the page against
+    `predict` on the same canvases, and how soon after each stroke."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from browser import CHROMIUM, CHROMIUM_ARGS, draw_traced, static_server
+    from digitcli.convert.run import convert
+    from digitcli.predict import predict_paths
+    from playwright.sync_api import sync_playwright
+
+    target = out / "converted"
+    checks = convert(weights, ["onnx", "litert", "saved-model", "web"], ["fp32", "fp16", "int8"], str(data_dir),
+                     target, force=True, say=lambda line: None)
+    result = {"checks": [c.as_json() for c in checks]}
+    folder = target / f"{Path(weights).stem}.int8.web"
+    server, url = static_server(folder)
+    with np.load(source) as data:
+        x, y = data["x_test"], data["y_test"]
+    picks = [int(np.flatnonzero(y == d)[k]) for d in range(10) for k in (0, 1)]
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 900, "height": 700})
+        page.goto(url)
+        page.wait_for_function("() => window.digitcli.ready === true", timeout=20000)
+        shown, latencies, pngs = draw_traced(page, x[picks], Path(tmp))
+        expected = [p.class_name for p in predict_paths([str(p) for p in pngs], weights)]
+        browser.close()
+    server.terminate()
+    result["web"] = {"folder": folder.name, "same_as_predict": sum(a == b for a, b in zip(shown, expected)),
+                     "of": len(shown), "correct": sum(a == str(y[i]) for a, i in zip(shown, picks)),
+                     "latency_ms_median": round(statistics.median(latencies), 1), "latency_ms_max": round(max(latencies), 1),
+                     "folder_bytes": sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())}
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--source", help="mnist.npz (default: as the tests find it)")
     parser.add_argument("--out", default="bench-out")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--only", default="export,pipeline,train,predict,drawings,stress")
+    parser.add_argument("--only", default="export,pipeline,train,predict,drawings,stress,convert")
     args = parser.parse_args()
     args.source = args.source or str(locate_mnist_npz(REPO))
     out = Path(args.out).resolve()
@@ -285,7 +320,8 @@ def main():
              ("predict", lambda: bench_predict(data_dir, out / "cnn-seed0.h5", out)),
              ("drawings", lambda: bench_drawings(args.source, out / "cnn-seed0.h5")),
              ("stress", lambda: bench_stress(args.source, [out / f"cnn-seed{s}.h5" for s in args.seeds.split(",")],
-                                             out))]
+                                             out)),
+             ("convert", lambda: bench_convert(data_dir, out / "cnn-seed0.h5", out, args.source))]
     for name, step in steps:
         if name in only:
             print(f"== {name}", flush=True)

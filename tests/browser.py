@@ -56,3 +56,50 @@ def set_brush(page, width):
     page.evaluate(f"document.getElementById('brush').value = {width}")
 
 
+
+
+LAYOUTS = [(4, 6, (20, 30)), (18, 10, (0, 0)), (30, 6, (100, 90))]  # thin and small, medium, fat marker
+
+
+def draw_traced(page, digits, png_folder):
+    """Trace each MNIST digit into mouse strokes (brush widths and sizes in turn, LAYOUTS) on a
+    fresh canvas: (classes shown, ms from each last stroke to its answer, PNGs of the canvases)."""
+    import base64
+
+    from data_tools.strokes import trace
+
+    shown, latencies, pngs = [], [], []
+    for i, digit in enumerate(digits):
+        width, scale, offset = LAYOUTS[i % len(LAYOUTS)]
+        page.click("#clear")
+        set_brush(page, width)
+        draw_strokes(page, trace(digit), scale, offset)
+        answer, ms = answer_after_last_stroke(page)
+        shown.append(answer)
+        latencies.append(ms)
+        pngs.append(png_folder / f"drawn{i}.png")  # the same drawing, as `predict` would get it
+        data = page.evaluate("document.getElementById('pad').toDataURL('image/png')").split(",", 1)[1]
+        pngs[-1].write_bytes(base64.b64decode(data))
+    return shown, latencies, pngs
+
+
+def static_server(folder):
+    """`python -m http.server` on a free 127.0.0.1 port serving `folder`: (process, URL)."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from servers import HOST, free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", HOST, "--directory",
+                               str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://{HOST}:{port}/"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return server, url
