@@ -34,7 +34,26 @@ def open_classifier(weights, threads=0, **options):
     return Classifier(weights, threads=threads, **options)
 
 
-class Classifier:
+class Calibrated:
+    """What every classifier shares: MNIST-form images in, calibrated probabilities out;
+    `network(x)` (each subclass's) runs the model itself."""
+
+    def predict(self, images):
+        """(N, 28, 28) uint8 -> (N, classes) float32 probabilities, calibrated by the model's temperature."""
+        return self.predict_tensor(to_model_input(images))
+
+    def predict_tensor(self, x):
+        """(N, 28, 28, 1) float32 model input in 0..1 -> calibrated probabilities."""
+        return apply_temperature(self.raw_predict(x), self.temperature)
+
+    def raw_predict(self, x):
+        """The network's own softmax output for (N, 28, 28, 1) float32 model input."""
+        if len(x) == 0:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        return self.network(x)
+
+
+class Classifier(Calibrated):
     """Class probabilities for MNIST-form uint8 images, from weights NAME.h5."""
 
     def __init__(self, weights, say=lambda line: print(line, file=sys.stderr), rebuild=True, threads=0,
@@ -84,18 +103,8 @@ class Classifier:
             return meta
         return artifacts.onnx_in_step(self.files)
 
-    def predict(self, images):
-        """(N, 28, 28) uint8 -> (N, classes) float32 probabilities, calibrated by the model's temperature."""
-        return self.predict_tensor(to_model_input(images))
-
-    def predict_tensor(self, x):
-        """(N, 28, 28, 1) float32 model input in 0..1 -> calibrated probabilities."""
-        return apply_temperature(self.raw_predict(x), self.temperature)
-
-    def raw_predict(self, x):
-        """The network's own softmax output for (N, 28, 28, 1) float32 model input."""
-        if len(x) == 0:
-            return np.zeros((0, len(self.class_names)), np.float32)
+    def network(self, x):
+        """The network's own softmax output for a non-empty float32 batch."""
         if hasattr(self, "keras_model"):
             return np.asarray(self.keras_model.predict(x, verbose=0))
         run = self.opencv_runner if len(x) < self.opencv_below else self.onnxruntime_runner
@@ -136,7 +145,7 @@ class Classifier:
         return lambda batch: session.run(None, {name: batch})[0]
 
 
-class ConvertedClassifier:
+class ConvertedClassifier(Calibrated):
     """The Classifier interface over a converted file (.onnx, .tflite) in its own runtime,
     with the class names and temperature stored with it."""
 
@@ -158,13 +167,5 @@ class ConvertedClassifier:
         self.class_names, self.temperature = self.meta["class_names"], self.meta.get("temperature", 1.0)
         self.run = open_runner(path, threads)
 
-    def predict(self, images):
-        return self.predict_tensor(to_model_input(images))
-
-    def predict_tensor(self, x):
-        return apply_temperature(self.raw_predict(x), self.temperature)
-
-    def raw_predict(self, x):
-        if len(x) == 0:
-            return np.zeros((0, len(self.class_names)), np.float32)
+    def network(self, x):
         return np.concatenate([self.run(x[start:start + BATCH]) for start in range(0, len(x), BATCH)])

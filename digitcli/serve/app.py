@@ -81,7 +81,7 @@ def query_int(request, name, default):
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3 and 1 <= int(raw) <= MAX_TOP_K):
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_TOP_K)) and 1 <= int(raw) <= MAX_TOP_K):
         raise ApiError(400, f"{name} must be a whole number from 1 to {MAX_TOP_K}, not {raw[:20]!r}")
     return int(raw)
 
