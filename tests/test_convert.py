@@ -151,3 +151,11 @@ def test_serve_serves_a_converted_file(converted, trained, mnist, suffix):
         request = {"inputs": [{"name": "images", "shape": [3, 28, 28, 1], "datatype": "FP32", "data": x.ravel().tolist()}]}
         answer = client.post(f"/v2/models/{name}/versions/{copy.version}/infer", json=request).json()
         np.testing.assert_allclose(np.reshape(answer["outputs"][0]["data"], (3, 10)), copy.predict_tensor(x), atol=1e-6)
+
+
+def test_a_backend_that_cannot_write_a_format_is_one_line(trained, digits_tree, tmp_path):
+    result = run_cli("convert", "--weights", trained[1], "--data-dir", digits_tree, "--to", "litert",
+                     "--out", tmp_path / "o", env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "cannot write" in result.stderr and "LiteRT" in result.stderr
+    assert not (tmp_path / "o").exists()  # nothing left behind, so the next try needs no --force

@@ -67,14 +67,20 @@ def convert(weights, formats, quantizations, data_dir="data", out=None, force=Fa
                  "best_epoch": meta.get("best_epoch"), "val_accuracy": meta.get("val_accuracy"),
                  "input": "images: float32 [N, 28, 28, 1], MNIST form (0..1, light ink on black)",
                  "output": "probabilities: float32 [N, classes], softmax; calibrated: softmax(log(p) / temperature)"}
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     results = []
-    for target in chosen:
-        name = target.file_name(files.h5.stem)
-        say(f"Writing and checking {out / name} ...")
-        results.append(write_checked(model, target, out / name, {**file_meta, "name": Path(name).stem,
-                                     "format": target.format, "quantize": target.quantize},
-                                     x_calibration, x_val, y_val, original))
+    try:
+        for target in chosen:
+            name = target.file_name(files.h5.stem)
+            say(f"Writing and checking {out / name} ...")
+            results.append(write_checked(model, target, out / name, {**file_meta, "name": Path(name).stem,
+                                         "format": target.format, "quantize": target.quantize},
+                                         x_calibration, x_val, y_val, original))
+    except BaseException:
+        if created and not any(out.iterdir()):  # a folder this run made and could fill with nothing
+            out.rmdir()
+        raise
     artifacts.write_json(out / "checks.json", [c.as_json() for c in results])
     return results
 
