@@ -2,7 +2,7 @@
 with the binary tensor data extension.
 
 One model, named after its weights file (`mnist_neuronet`), whose version is the first 12
-hex digits of its .h5's SHA-256: one FP32 input `images` of shape [N, 28, 28, 1] in MNIST
+hex digits of its .h5's SHA-256 (of the file itself for a converted .onnx or .tflite): one FP32 input `images` of shape [N, 28, 28, 1] in MNIST
 form (0..1), one FP32 output `probabilities` [N, classes], calibrated. Every path exists
 with and without `/versions/VERSION`. Binary tensors (the request header
 `Inference-Header-Content-Length`: that many bytes of JSON, then the tensors' raw
@@ -41,10 +41,6 @@ def server_metadata(request):
     return JSONResponse({"name": "digitcli", "version": __version__, "extensions": EXTENSIONS})
 
 
-def version_of(classifier):
-    return classifier.version
-
-
 def model_for(request):
     """The served Classifier, if the path names it (and its version, if given); else ApiError 404."""
     holder = request.app.state.model
@@ -52,8 +48,8 @@ def model_for(request):
     if name != holder.name:
         raise ApiError(404, f"no model {name!r}; this server serves {holder.name!r}")
     classifier = holder.classifier
-    if version is not None and version != version_of(classifier):
-        raise ApiError(404, f"no version {version!r} of {name!r}; the version served is {version_of(classifier)!r}")
+    if version is not None and version != classifier.version:
+        raise ApiError(404, f"no version {version!r} of {name!r}; the version served is {classifier.version!r}")
     return classifier
 
 
@@ -68,7 +64,7 @@ def metadata(request):
     classifier = model_for(request)
     meta = classifier.meta
     return JSONResponse({
-        "name": request.app.state.model.name, "versions": [version_of(classifier)], "platform": classifier.platform,
+        "name": request.app.state.model.name, "versions": [classifier.version], "platform": classifier.platform,
         "inputs": [{"name": INPUT, "datatype": "FP32", "shape": [-1, 28, 28, 1]}],
         "outputs": [{"name": OUTPUT, "datatype": "FP32", "shape": [-1, len(classifier.class_names)]}],
         "parameters": {"class_names": classifier.class_names, "weights_file": str(classifier.source),
@@ -89,7 +85,7 @@ async def infer(request):
     few = len(parsed.x) <= offload.INLINE_IMAGES
     probabilities = await offload.run(classifier.predict_tensor, parsed.x, inline=few)
     IMAGES.inc(len(parsed.x))
-    return await offload.run(response, request.app.state.model.name, version_of(classifier), parsed,
+    return await offload.run(response, request.app.state.model.name, classifier.version, parsed,
                              probabilities, inline=few)
 
 
