@@ -25,7 +25,7 @@ system-packages:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
 	    echo "*** Missing system packages:$$missing. Install them (sudo apt-get install$$missing):"; \
-	    echo "*** without chromium the 4 browser tests are skipped (make test says so at the end)."; \
+	    echo "*** without chromium the browser tests are skipped (make test says so at the end)."; \
 	  fi; \
 	fi
 
