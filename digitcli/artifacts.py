@@ -159,9 +159,7 @@ def export_onnx(files, model=None):
 
     copy, h5_sha256 = snapshot(files.h5)
     try:
-        meta = read_h5_meta(copy)
-        if model is None:
-            model, meta = load_keras_model(copy)
+        model, meta = load_keras_model(copy) if model is None else (model, read_h5_meta(copy))
     finally:
         copy.unlink()
     keras = import_keras()

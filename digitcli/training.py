@@ -74,7 +74,8 @@ def train(config, say=print, extra_callbacks=()):
 
     augment = recipe.augment if config.augment is None else config.augment
     learning_rate = config.learning_rate or (state or {}).get("learning_rate") or recipe.learning_rate
-    total_steps = epochs * -(-len(train_set.y) // config.batch_size)
+    steps_per_epoch = -(-len(train_set.y) // config.batch_size)
+    total_steps = epochs * steps_per_epoch
     if state:
         model = keras.models.load_model(files.resume_state)
         history, done = state["history"], len(state["history"])
@@ -94,7 +95,7 @@ def train(config, say=print, extra_callbacks=()):
     saver = epoch_saver(keras, files, meta, history, say, epochs)
     classes = len(train_set.class_names)
     validation = (to_model_input(val_set.x), one_hot(val_set.y, classes))
-    progress = epoch_progress(keras, epochs, -(-len(train_set.y) // config.batch_size), say)
+    progress = epoch_progress(keras, epochs, steps_per_epoch, say)
     with AugmentedEpochs(train_set.x, train_set.y, augment, config.seed) as feeder:
         for epoch in range(done, epochs):
             x, y = feeder.get(epoch, prefetch_next=epoch + 1 < epochs)

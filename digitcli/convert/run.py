@@ -57,13 +57,13 @@ def convert(weights, formats, quantizations, data_dir="data", out=None, force=Fa
     out = Path(out) if out else files.h5.with_suffix(".converted")
     if out.exists() and not force:
         raise DigitcliError(f"{out} exists; pass --force to replace the files convert writes there, or --out")
-    model, meta = load_model(files)
+    model, meta, h5_sha256 = load_model(files)
     x_val, y_val, x_calibration = check_images(data_dir, meta["class_names"], files)
     say(f"Checking every copy on {len(y_val)} validation images; int8 calibrated on {len(x_calibration)} "
         f"training images")
     original = np.asarray(model.predict(x_val, batch_size=1000, verbose=0), np.float32)
     file_meta = {"class_names": meta["class_names"], "temperature": meta.get("temperature", 1.0),
-                 "model": meta.get("model"), "h5_sha256": artifacts.sha256(files.h5),
+                 "model": meta.get("model"), "h5_sha256": h5_sha256,
                  "best_epoch": meta.get("best_epoch"), "val_accuracy": meta.get("val_accuracy"),
                  "input": "images: float32 [N, 28, 28, 1], MNIST form (0..1, light ink on black)",
                  "output": "probabilities: float32 [N, classes], softmax; calibrated: softmax(log(p) / temperature)"}
@@ -111,11 +111,16 @@ def write_checked(model, target, path, meta, calibration, x, y, original):
 
 
 def load_model(files):
-    """The Keras model and its metadata; one line when TensorFlow or the file is missing."""
+    """(Keras model, metadata, SHA-256 of the .h5), the model and the hash from one read of
+    the file (as `artifacts.export_onnx`); one line when TensorFlow or the file is missing."""
+    artifacts.read_h5_meta(files.h5)  # one-line errors that name the user's file, not the copy
+    copy, h5_sha256 = artifacts.snapshot(files.h5)
     try:
-        return artifacts.load_keras_model(files.h5)
+        return (*artifacts.load_keras_model(copy), h5_sha256)
     except ImportError as exc:
         raise DigitcliError(f"convert needs TensorFlow (Keras's exporters): {exc}") from exc
+    finally:
+        copy.unlink()
 
 
 def check_images(data_dir, class_names, files):

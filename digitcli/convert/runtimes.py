@@ -10,7 +10,7 @@ from digitcli.errors import DigitcliError
 
 
 def kind_of(path):
-    """'onnx', 'litert' or 'saved-model' for a converted file or folder."""
+    """'onnx', 'litert', 'saved-model' or 'web' for a converted file or folder."""
     path = Path(path)
     if path.suffix == ".onnx":
         return "onnx"
@@ -20,7 +20,7 @@ def kind_of(path):
         return "saved-model"
     if path.is_dir() and (path / "index.html").is_file():
         return "web"
-    raise DigitcliError(f"{path}: not a converted model (.onnx, .tflite or a SavedModel folder)")
+    raise DigitcliError(f"{path}: not a converted model (.onnx, .tflite, a SavedModel or a web folder)")
 
 
 def open_runner(path, threads=0):
