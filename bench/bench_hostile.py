@@ -12,7 +12,6 @@ Writes bench-out/hostile.json and prints Markdown rows for BENCHMARKS.md.
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,6 +29,7 @@ sys.path.insert(0, str(REPO / "tests"))
 import hostile  # noqa: E402
 from bench_serve import hey  # noqa: E402
 from data_tools.sources import locate_mnist_npz  # noqa: E402
+from revisions import checked_out  # noqa: E402
 from servers import Server  # noqa: E402
 
 LIMIT = 10 * 2**20  # serve's default --max-upload-mb
@@ -156,14 +156,9 @@ def main():
         digits = data["x_test"][:2000]
     results = {}
     if args.baseline:
-        with tempfile.TemporaryDirectory() as tree:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", tree, args.baseline], check=True,
-                           capture_output=True)
-            try:
-                results[f"baseline {args.baseline}"] = run_all(args.weights, digits, args.seconds,
-                                                               env={"PYTHONPATH": tree}, batches=False)
-            finally:
-                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", tree], check=False)
+        with checked_out(args.baseline) as tree:
+            results[f"baseline {args.baseline}"] = run_all(args.weights, digits, args.seconds,
+                                                           env={"PYTHONPATH": tree}, batches=False)
     results["this tree"] = run_all(args.weights, digits, args.seconds, env={"PYTHONPATH": str(REPO)})
     Path(args.out).mkdir(exist_ok=True)
     Path(args.out, "hostile.json").write_text(json.dumps(results, indent=2) + "\n")

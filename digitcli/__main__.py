@@ -2,4 +2,5 @@
 
 from digitcli.cli import main
 
-main()
+if __name__ == "__main__":  # not again in the processes `train` spawns
+    main()

@@ -1,17 +1,14 @@
-"""On-the-fly augmentation for handwriting and the batches `fit` consumes.
+"""On-the-fly augmentation for handwriting.
 
 Small random affine warps (rotation, scale, shear, shift), never flips: a mirrored 2 is
 not a 2; and other pens and scanners (thicker, thinner, blurry low-resolution strokes).
-OpenCV warps each 28x28 image in microseconds and releases the GIL, so the next epoch's
-images are made in a worker thread while the model trains on this epoch's.
+OpenCV warps each 28x28 image in microseconds; `digitcli.feeder` makes the next epoch's
+copy in another process while the model trains on this one.
 """
-
-from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 
-from digitcli.preprocess import to_model_input
 
 ROTATION_DEG = 8.0
 SCALE = 0.08  # zoom in or out by up to 8%
@@ -60,32 +57,12 @@ def pens_and_scanners(images, rng):
     return out
 
 
-class AugmentedEpochs:
-    """Shuffled, augmented copies of the training set, one per epoch, each made in a
-    worker thread while the previous epoch trains; repeatable for a given seed."""
-
-    def __init__(self, x, y, augment=True, seed=0):
-        self.x, self.y, self.augment, self.seed = x, y, augment, seed
-        self.pool = ThreadPoolExecutor(max_workers=1)
-        self.pending = {}
-
-    def make(self, epoch):
-        rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(len(self.x))
-        images = self.x[order]
-        if self.augment:
-            images = random_affine(pens_and_scanners(images, rng), rng)
-        return to_model_input(images), self.y[order]
-
-    def get(self, epoch, prefetch_next=True):
-        """Arrays (x, y) for `epoch`; starts on the next epoch's in the background."""
-        future = self.pending.pop(epoch, None) or self.pool.submit(self.make, epoch)
-        if prefetch_next:
-            self.pending[epoch + 1] = self.pool.submit(self.make, epoch + 1)
-        return future.result()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.pool.shutdown(cancel_futures=True)
+def epoch_copy(x, y, augment, seed, epoch):
+    """Epoch `epoch`'s shuffled (and, with `augment`, augmented) copy of images `x` (uint8)
+    and labels `y`; the same for the same seed and epoch."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(x))
+    images = x[order]
+    if augment:
+        images = random_affine(pens_and_scanners(images, rng), rng)
+    return images, y[order]

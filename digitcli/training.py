@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from digitcli import artifacts, splits
-from digitcli.augment import AugmentedEpochs
 from digitcli.backend import device_description, import_keras
 from digitcli.errors import DigitcliError
-from digitcli.folders import describe_skipped, list_labelled, load_labelled, load_listed
+from digitcli.feeder import Feeder
+from digitcli.folders import describe_skipped, list_labelled
 from digitcli.models import build_model, get_recipe
 from digitcli.preprocess import to_model_input
 
@@ -54,54 +54,55 @@ def train(config, say=print, extra_callbacks=()):
     files = artifacts.ModelFiles(Path(config.weights))
     check_outputs(files, config)
     state = read_history(files) if config.resume else None
-
-    train_set, val_set = load_splits(config, files, say)
-    for name, part in (("train", train_set), ("validation", val_set)):
-        if part.skipped:
-            say(f"Warning: {name}: {describe_skipped(part.skipped)}")
-    if state and state["class_names"] != train_set.class_names:
-        raise DigitcliError(f"cannot resume: {files.resume_state} was trained on other classes")
-    say(f"Data: {len(train_set.y)} training and {len(val_set.y)} validation images, "
-        f"{len(train_set.class_names)} classes ({', '.join(train_set.class_names)})")
-
-    keras = import_keras()
-    keras.utils.set_random_seed(config.seed)
-    make_deterministic(keras)
-    if config.mixed_precision:
-        keras.config.set_dtype_policy("mixed_float16")
-    device = device_description()
-    say(f"Device: {device}")
-
+    history = state["history"] if state else []
+    done = len(history)
+    if done >= epochs:
+        raise DigitcliError(f"{files.resume_state} already has {done} epochs; ask for more with --epochs")
     augment = recipe.augment if config.augment is None else config.augment
-    learning_rate = config.learning_rate or (state or {}).get("learning_rate") or recipe.learning_rate
-    steps_per_epoch = -(-len(train_set.y) // config.batch_size)
-    total_steps = epochs * steps_per_epoch
-    if state:
-        model = keras.models.load_model(files.resume_state)
-        history, done = state["history"], len(state["history"])
-        if done >= epochs:
-            raise DigitcliError(f"{files.resume_state} already has {done} epochs; ask for more with --epochs")
-        # the schedule over the total asked for now, from the step reached (the same schedule
-        # when the total is the first run's; stretched, so that training longer trains, when more)
-        model.optimizer.learning_rate = lr_schedule(keras, learning_rate, total_steps, epochs)
-        say(f"Resuming {config.model} after epoch {done} of {epochs}")
-    else:
-        model = build_model(config.model, len(train_set.class_names))
-        compile_model(keras, model, recipe, lr_schedule(keras, learning_rate, total_steps, epochs))
-        history, done = [], 0
 
-    meta = {"model": config.model, "class_names": train_set.class_names, "seed": config.seed,
-            "batch_size": config.batch_size, "augment": augment, "epochs": epochs, "learning_rate": learning_rate}
-    saver = epoch_saver(keras, files, meta, history, say, epochs)
-    classes = len(train_set.class_names)
-    validation = (to_model_input(val_set.x), one_hot(val_set.y, classes))
-    progress = epoch_progress(keras, epochs, steps_per_epoch, say)
-    with AugmentedEpochs(train_set.x, train_set.y, augment, config.seed) as feeder:
-        for epoch in range(done, epochs):
-            x, y = feeder.get(epoch, prefetch_next=epoch + 1 < epochs)
-            model.fit(x, one_hot(y, classes), batch_size=config.batch_size, validation_data=validation,
-                      initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0,
-                      callbacks=[progress, saver, *extra_callbacks])
+    with Feeder(augment, config.seed) as feeder:
+        loading = load_splits(config, files, feeder, say)
+        feeder.prepare(done)  # the first epoch's copy is made while TensorFlow starts
+        keras = import_keras()
+        train_set, val_set = (part.result() for part in loading)
+        for name, part in (("train", train_set), ("validation", val_set)):
+            if part.skipped:
+                say(f"Warning: {name}: {describe_skipped(part.skipped)}")
+        if state and state["class_names"] != train_set.class_names:
+            raise DigitcliError(f"cannot resume: {files.resume_state} was trained on other classes")
+        say(f"Data: {len(train_set.y)} training and {len(val_set.y)} validation images, "
+            f"{len(train_set.class_names)} classes ({', '.join(train_set.class_names)})")
+
+        keras.utils.set_random_seed(config.seed)
+        make_deterministic(keras)
+        if config.mixed_precision:
+            keras.config.set_dtype_policy("mixed_float16")
+        device = device_description()
+        say(f"Device: {device}")
+
+        learning_rate = config.learning_rate or (state or {}).get("learning_rate") or recipe.learning_rate
+        steps_per_epoch = -(-len(train_set.y) // config.batch_size)
+        total_steps = epochs * steps_per_epoch
+        if state:
+            model = keras.models.load_model(files.resume_state)
+            # the schedule over the total asked for now, from the step reached (the same schedule
+            # when the total is the first run's; stretched, so that training longer trains, when more)
+            model.optimizer.learning_rate = lr_schedule(keras, learning_rate, total_steps, epochs)
+            say(f"Resuming {config.model} after epoch {done} of {epochs}")
+        else:
+            model = build_model(config.model, len(train_set.class_names))
+            compile_model(keras, model, recipe, lr_schedule(keras, learning_rate, total_steps, epochs))
+
+        meta = {"model": config.model, "class_names": train_set.class_names, "seed": config.seed,
+                "batch_size": config.batch_size, "augment": augment, "epochs": epochs, "learning_rate": learning_rate}
+        saver = epoch_saver(keras, files, meta, history, say, epochs)
+        classes = len(train_set.class_names)
+        progress = epoch_progress(keras, epochs, steps_per_epoch, say)
+        batches = epoch_batches(keras, feeder, done, epochs, config.batch_size, train_set.x.shape[1:], classes)
+        model.fit(batches, steps_per_epoch=steps_per_epoch, initial_epoch=done, epochs=epochs,
+                  validation_data=(to_model_input(val_set.x), one_hot(val_set.y, classes)),
+                  validation_batch_size=config.batch_size, shuffle=False, verbose=0,
+                  callbacks=[progress, saver, *extra_callbacks])
 
     best = max(history, key=lambda h: h["val_accuracy"])
     best_model, _ = artifacts.load_keras_model(files.h5)  # the best epoch's, once, for calibration and export
@@ -116,14 +117,16 @@ def train(config, say=print, extra_callbacks=()):
                        train_set.skipped + val_set.skipped, onnx_error)
 
 
-def load_splits(config, files, say):
-    """Training and validation LabelledImages: the user's validation/ folder, or a
-    stratified hold-out of the training images, recorded beside the model."""
+def load_splits(config, files, feeder, say):
+    """Start loading the training and validation images in `feeder`'s process (futures of
+    LabelledImages): the user's validation/ folder, or a stratified hold-out of the training
+    images, recorded beside the model."""
     layout = splits.find_layout(config.data_dir)
     if layout.validation is not None:
         files.split.unlink(missing_ok=True)  # a split recorded by an earlier run no longer applies
-        train_set = load_labelled(layout.train)
-        return train_set, load_labelled(layout.validation, train_set.class_names)
+        names, paths, labels = list_labelled(layout.train)
+        validation = feeder.load(*list_labelled(layout.validation, names), layout.validation)
+        return feeder.load(names, paths, labels, layout.train, training=True), validation
     splits.check_fraction(config.validation_split)
     names, paths, labels = list_labelled(layout.train)
     mask = splits.recorded_mask(splits.read_record(files), layout.train, paths, files.split) if config.resume else None
@@ -133,10 +136,11 @@ def load_splits(config, files, say):
     say(f"No validation/ folder in {config.data_dir}: holding out {mask.sum()} of {len(paths)} images "
         f"({config.validation_split:.0%} of each class, seed {config.seed}) for validation; listed in {files.split}")
 
-    def part(keep):
-        return load_listed(names, [p for p, k in zip(paths, keep) if k], labels[keep], origin=layout.train)
+    def part(keep, training=False):
+        return feeder.load(names, [p for p, k in zip(paths, keep) if k], labels[keep], layout.train, training)
 
-    return part(~mask), part(mask)
+    validation = part(mask)  # the smaller set first: the first epoch's copy waits for both
+    return part(~mask, training=True), validation
 
 
 def calibrate(model, files, val_set, say):
@@ -180,6 +184,37 @@ def make_deterministic(keras):
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+
+
+def epoch_batches(keras, feeder, first, epochs, batch_size, image_shape, classes):
+    """The training batches of epochs `first`..`epochs - 1`, for one `fit` call (Keras copies
+    arrays into its input pipeline at every call: a call per epoch cost 0.6-1.7 s each).
+    Epochs arrive as uint8 and become model input batch by batch (a whole epoch as float32
+    is 188 MB to allocate). Under TensorFlow a tf.data pipeline batches them in C++."""
+
+    def epoch_arrays(epoch):
+        x, y = feeder.get(int(epoch), prefetch_next=epoch + 1 < epochs)
+        return x, one_hot(y, classes)
+
+    if keras.backend.backend() != "tensorflow":
+        def generate():
+            for epoch in range(first, epochs):
+                x, y = epoch_arrays(epoch)
+                for start in range(0, len(y), batch_size):
+                    yield to_model_input(x[start:start + batch_size]), y[start:start + batch_size]
+        return generate()
+    import tensorflow as tf
+
+    def epoch_tensors(epoch):
+        x, y = tf.numpy_function(epoch_arrays, [epoch], (tf.uint8, tf.float32), stateful=True)
+        return tf.ensure_shape(x, (None, *image_shape)), tf.ensure_shape(y, (None, classes))
+
+    def model_input(x, y):  # as to_model_input does
+        return tf.cast(x, tf.float32)[..., None] / 255.0, y
+
+    return (tf.data.Dataset.range(first, epochs).map(epoch_tensors)
+            .flat_map(lambda x, y: tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size))
+            .map(model_input).prefetch(4))
 
 
 def one_hot(labels, classes):

@@ -1,0 +1,70 @@
+"""The worker that feeds training: it loads the images, then makes each epoch's shuffled,
+augmented copy of the training set while the previous epoch trains.
+
+Reading PNGs and OpenCV's per-image warps are Python loops that hold the GIL, so a thread
+cannot run them beside TensorFlow's import or its training steps; a forked process can.
+It is forked before TensorFlow (or JAX, or PyTorch) is loaded, whose threads would not
+survive a fork; when one already is (a second training in one Python session), the worker
+is a thread, and the import it would have overlapped costs nothing.
+"""
+
+import multiprocessing
+import sys
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+from digitcli.augment import epoch_copy
+from digitcli.folders import load_listed
+
+FRAMEWORKS = ("tensorflow", "jax", "torch")  # not fork-safe once loaded
+
+_training_set = None  # in the worker: the training images the epochs are made from
+
+
+def _load(names, paths, labels, origin, training):
+    global _training_set
+    images = load_listed(names, paths, labels, origin=origin)
+    if training:
+        _training_set = images
+    return images
+
+
+def _epoch(augment, seed, epoch):
+    return epoch_copy(_training_set.x, _training_set.y, augment, seed, epoch)
+
+
+def worker():
+    """A one-worker executor: a forked process where that is safe, else a thread."""
+    if "fork" in multiprocessing.get_all_start_methods() and not any(m in sys.modules for m in FRAMEWORKS):
+        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+    return ThreadPoolExecutor(max_workers=1)
+
+
+class Feeder:
+    """Loads labelled images and makes training epochs in a worker process, one task after
+    another in the order asked; repeatable for a given seed."""
+
+    def __init__(self, augment, seed):
+        self.augment, self.seed, self.pending = augment, seed, {}
+        self.pool = worker()
+
+    def load(self, names, paths, labels, origin, training=False):
+        """A future of the LabelledImages; the `training` set stays in the worker for the epochs."""
+        return self.pool.submit(_load, names, paths, labels, str(origin), training)
+
+    def prepare(self, epoch):
+        """Start making `epoch`'s copy (after the loads asked for so far)."""
+        if epoch not in self.pending:
+            self.pending[epoch] = self.pool.submit(_epoch, self.augment, self.seed, epoch)
+
+    def get(self, epoch, prefetch_next=True):
+        """`epoch`'s images (uint8) and labels; starts on the next epoch's."""
+        self.prepare(epoch)
+        if prefetch_next:
+            self.prepare(epoch + 1)
+        return self.pending.pop(epoch).result()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.pool.shutdown(cancel_futures=True)
