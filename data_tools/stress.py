@@ -152,6 +152,66 @@ def photographed(digits, labels, rng):
     return images, np.array([label for _, label in traced])
 
 
+PAPER_BGR = (236, 241, 244)  # a slightly warm white
+LINE_COLOURS = [(225, 195, 150), (215, 205, 185), (190, 215, 190), (220, 190, 210), (185, 185, 185)]  # BGR
+MARGIN_COLOURS = [(90, 90, 225), (150, 120, 235), (120, 170, 240)]  # red, pink, orange-ish
+INK_COLOURS = [(140, 50, 25), (35, 35, 35), (110, 110, 110), (90, 30, 30)]  # blue and black ballpoint, pencil, navy
+
+
+def notebook(squared):
+    """Digits written with a ballpoint or pencil on ruled (or squared) notebook paper:
+    coloured lines of several spacings running under and through the ink, often a red or
+    coloured margin line, then photographed (uneven light, slight rotation, blur, JPEG)."""
+
+    def make(digits, labels, rng):
+        traced, images = faithful_traces(digits, labels), []
+        side = 320
+        for strokes, _ in traced:
+            height = rng.uniform(150, 230)  # the digit's 20-pixel MNIST box, on the page
+            ink = draw_strokes(strokes, rng.uniform(5, 12), canvas=(side, side), scale=height / 20)
+            page = np.empty((side, side, 3), np.float32)
+            page[:] = np.array(PAPER_BGR, np.float32) / 255
+            lines = np.zeros((side, side), np.uint8)
+            colour = np.array(LINE_COLOURS[rng.integers(len(LINE_COLOURS))], np.float32) / 255
+            spacing = height * (rng.uniform(0.25, 0.45) if squared else rng.uniform(0.4, 0.9))
+            width = int(rng.integers(1, 4))
+            for at in np.arange(rng.uniform(0, spacing), side, spacing):
+                cv2.line(lines, (0, int(at)), (side, int(at)), 255, width, cv2.LINE_AA)
+                if squared:
+                    cv2.line(lines, (int(at), 0), (int(at), side), 255, width, cv2.LINE_AA)
+            page = blend(page, lines, colour)
+            if rng.random() < 0.7:  # a margin line, anywhere: beside the digit or through it
+                margin = np.zeros((side, side), np.uint8)
+                x = int(rng.uniform(0.1, 0.9) * side)
+                cv2.line(margin, (x, 0), (x, side), 255, int(rng.integers(2, 5)), cv2.LINE_AA)
+                page = blend(page, margin, np.array(MARGIN_COLOURS[rng.integers(len(MARGIN_COLOURS))], np.float32) / 255)
+            page = blend(page, to_uint8(ink), np.array(INK_COLOURS[rng.integers(len(INK_COLOURS))], np.float32) / 255)
+            images.append(photograph(page, rng))
+        return images, np.array([label for _, label in traced])
+
+    return make
+
+
+def blend(page, coverage, colour):
+    """Paint `colour` over `page` where `coverage` (uint8) says, as ink or print on paper."""
+    alpha = (coverage.astype(np.float32) / 255)[..., None]
+    return page * (1 - alpha) + colour * alpha
+
+
+def photograph(page, rng):
+    """A phone photo of a BGR page (0..1): light from one side, slight rotation, blur, noise, JPEG."""
+    side = page.shape[0]
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
+    angle = rng.uniform(0, 2 * np.pi)
+    light = 0.78 + 0.22 * (np.cos(angle) * xx + np.sin(angle) * yy)
+    photo = page * light[..., None]
+    turn = cv2.getRotationMatrix2D((side / 2, side / 2), rng.uniform(-5, 5), 1.0)
+    photo = cv2.warpAffine(photo, turn, (side, side), borderMode=cv2.BORDER_REFLECT)
+    photo = cv2.GaussianBlur(photo, (0, 0), rng.uniform(0.5, 1.2)) + rng.normal(0, 0.02, photo.shape)
+    jpeg = cv2.imencode(".jpg", to_uint8(photo), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 85))])[1]
+    return cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+
+
 def low_resolution(digits, labels, rng):
     """Digits shrunk until the digit is 8-16 pixels tall, then scaled back up 4x: blurry."""
     images = []
@@ -229,10 +289,11 @@ SETS = {
     "pen widths": pen_widths, "canvas placement": canvas_placement, "transparent": transparent,
     "dark on light": dark_on_light, "light on dark": light_on_dark, "photographed": photographed,
     "low resolution": low_resolution, "printed": printed,
+    "ruled notebook": notebook(squared=False), "squared notebook": notebook(squared=True),
 }
 
 
-TRACED_SETS = ("pen widths", "canvas placement", "transparent", "photographed")
+TRACED_SETS = ("pen widths", "canvas placement", "transparent", "photographed", "ruled notebook", "squared notebook")
 
 
 def make_set(name, digits, labels, seed=0):

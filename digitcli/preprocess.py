@@ -18,6 +18,12 @@ TYPICAL_WIDTH = 8.8  # MNIST's median stroke width at that size
 SPECK = 0.02  # ink pieces smaller than this share of the largest piece are noise
 UNEVEN = 0.08  # a background (or frame) whose brightness spreads more than this is lit unevenly
 WORK_SIDE = 1024  # larger images (phone photos) are reduced to this many pixels on their longer side first
+RULING_SPAN = 0.9  # a paper's printed lines run across this share of the image, at least; a digit's strokes do not
+RULING_TILT = 10  # degrees from horizontal or vertical a photographed line may be turned
+RULING_LEVEL = 0.08  # faint ink counts when looking for lines: printed lines are faint
+RULING_WIDTH = 0.03  # the band cleared along each line, as a share of the image's shorter side
+RULING_SEARCH_SIDE = 256  # pixels on the longer side of the copy lines are looked for on
+RULING_KEEP = 1.4  # within the band, ink this many times darker than the line is a stroke crossing it
 
 
 class NoInkError(ValueError):
@@ -43,12 +49,44 @@ def to_mnist(image):
     peak = ink.max()
     if peak < MIN_CONTRAST:
         raise NoInkError("no ink found (blank or uniform image)")
-    ink = np.clip(ink / peak, 0.0, 1.0)
+    ink = without_ruling(np.clip(ink / peak, 0.0, 1.0))
     mask = ink_mask(ink)
     ys, xs = np.nonzero(mask)
     ink = ink * (ink > 0.5 * otsu_level(ink))  # drop faint background noise, keep anti-aliasing
     digit = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     return centre_by_mass(fit_box(typical_width(digit)))
+
+
+def without_ruling(ink):
+    """Ink (0..1) with the paper's printed lines taken out: straight lines within RULING_TILT
+    of horizontal or vertical that run across the whole image (ruled and squared notebook
+    paper, margin lines). A digit's strokes are shorter, and in the band along a line only
+    ink about as faint as the line goes: a darker stroke crossing it or running along it
+    stays. If nothing but lines was there, the ink comes back as it was."""
+    side = min(ink.shape)
+    if side < 3 * SIZE:
+        return ink
+    scale = min(1.0, RULING_SEARCH_SIDE / max(ink.shape))  # lines are looked for on a smaller copy
+    small = cv2.resize(ink, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else ink
+    mask = (small > RULING_LEVEL).astype(np.uint8) * 255
+    span = int(RULING_SPAN * min(small.shape))
+    found = cv2.HoughLinesP(mask, 1, np.pi / 360, threshold=span // 2, minLineLength=span,
+                            maxLineGap=max(2, span // 27))
+    if found is None:
+        return ink
+    cleaned = ink.copy()
+    for x1, y1, x2, y2 in (found.reshape(-1, 4) / scale).round().astype(int).tolist():
+        angle = np.degrees(np.arctan2(abs(y2 - y1), abs(x2 - x1)))
+        if RULING_TILT < angle < 90 - RULING_TILT:
+            continue
+        centre, band = np.zeros(ink.shape, np.uint8), np.zeros(ink.shape, np.uint8)
+        cv2.line(centre, (x1, y1), (x2, y2), 255, 1)
+        cv2.line(band, (x1, y1), (x2, y2), 255, max(3, int(RULING_WIDTH * side)))
+        level = np.median(ink[centre > 0])  # the line's own darkness: most of its length is no stroke
+        cleaned[(band > 0) & (ink <= max(RULING_KEEP * level, level + 0.15))] = 0.0  # darker strokes stay
+    if cleaned.max() < MIN_CONTRAST:
+        return ink
+    return cleaned / cleaned.max()
 
 
 def is_blank(images):

@@ -97,3 +97,45 @@ def test_phone_sized_photos_read_like_small_ones(mnist):
         big = cv2.resize(photo, (4000, 3000), interpolation=cv2.INTER_CUBIC)  # 12 megapixels
         small = cv2.resize(photo, (400, 300), interpolation=cv2.INTER_AREA)
         assert similarity(to_mnist(big), to_mnist(small)) > 0.95
+
+
+def notebook_page(digit, margin_x, lines, colour=(140, 50, 25)):
+    """`digit` (MNIST form) written in ballpoint on a 300x300 page with light blue lines at
+    `lines` (rows) and a red margin line at column `margin_x`, as BGR."""
+    ink = cv2.resize(digit, (200, 200), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+    coverage = np.zeros((300, 300), np.float32)
+    coverage[50:250, 50:250] = ink
+    page = np.empty((300, 300, 3), np.float32)
+    page[:] = (236, 241, 244)
+    for y in lines:
+        cv2.line(page, (0, y), (300, y), (225, 195, 150), 2, cv2.LINE_AA)
+    cv2.line(page, (margin_x, 0), (margin_x, 300), (90, 90, 225), 3, cv2.LINE_AA)
+    page = page * (1 - coverage[..., None]) + np.array(colour, np.float32) * coverage[..., None]
+    return page.astype(np.uint8)
+
+
+def plain_page(digit):
+    ink = cv2.resize(digit, (200, 200), interpolation=cv2.INTER_CUBIC)
+    page = np.full((300, 300), 240, np.uint8)
+    page[50:250, 50:250] = 240 - (ink.astype(np.float32) / 255 * 200).astype(np.uint8)
+    return page
+
+
+@pytest.mark.parametrize("margin_x", [30, 150])  # beside the digit, and through it
+def test_notebook_lines_are_dropped_and_the_digit_kept(mnist, margin_x):
+    digit = mnist["x_test"][3]  # a 0: a margin line through it makes it look like a 6, 8 or b
+    lines = list(range(20, 300, 40))
+    on_notebook = to_mnist(notebook_page(digit, margin_x, lines)) > 127
+    on_plain = to_mnist(plain_page(digit)) > 127
+    overlap = (on_notebook & on_plain).sum() / (on_notebook | on_plain).sum()
+    assert overlap >= 0.8, f"the digit's ink on notebook paper overlaps its plain-paper ink by {overlap:.0%}"
+    # without the line removal, the lines and the margin are taken for ink
+    from digitcli import preprocess
+
+    kept = preprocess.without_ruling
+    try:
+        preprocess.without_ruling = lambda ink: ink
+        unfiltered = to_mnist(notebook_page(digit, margin_x, lines)) > 127
+    finally:
+        preprocess.without_ruling = kept
+    assert (unfiltered & on_plain).sum() / (unfiltered | on_plain).sum() < overlap - 0.1
