@@ -23,6 +23,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_unknown import bench_unknown  # noqa: E402
 from data_tools.drawings import make_drawing  # noqa: E402
 from data_tools.export import export_dataset  # noqa: E402
 from data_tools.sources import load_dataset, locate_mnist_npz  # noqa: E402
@@ -305,7 +306,7 @@ def main():
     parser.add_argument("--source", help="mnist.npz (default: as the tests find it)")
     parser.add_argument("--out", default="bench-out")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--only", default="export,pipeline,train,predict,drawings,stress,convert")
+    parser.add_argument("--only", default="export,pipeline,train,predict,drawings,stress,unknown,convert")
     args = parser.parse_args()
     args.source = args.source or str(locate_mnist_npz(REPO))
     out = Path(args.out).resolve()
@@ -322,6 +323,8 @@ def main():
              ("drawings", lambda: bench_drawings(args.source, out / "cnn-seed0.h5")),
              ("stress", lambda: bench_stress(args.source, [out / f"cnn-seed{s}.h5" for s in args.seeds.split(",")],
                                              out)),
+             ("unknown", lambda: bench_unknown([out / f"cnn-seed{s}.h5" for s in args.seeds.split(",")], out,
+                                               source=args.source)),
              ("convert", lambda: bench_convert(data_dir, out / "cnn-seed0.h5", out, args.source))]
     for name, step in steps:
         if name in only:

@@ -3,7 +3,8 @@
 For weights `NAME.h5`:
 - `NAME.h5`: the full Keras model (no optimizer); its HDF5 attribute `digitcli` holds
   the metadata (class names, model name, best epoch and accuracy, the temperature that
-  calibrates its confidences; models from before calibration have none).
+  calibrates its confidences and `unknown_below`, the confidence under which an image looks
+  like none of the classes; models from before calibration have neither).
 - `NAME.onnx` + `NAME.onnx.json`: the same network for fast inference without Keras; the
   JSON records the class names and the SHA-256 of the .h5 it was made from.
 - `NAME.history.json`, `NAME.history.png`: per-epoch metrics and their plot.
@@ -192,7 +193,8 @@ def onnx_in_step(files):
 
 
 def check_meta(meta, where):
-    """ValueError unless `meta` has distinct class names (strings) and, if any, a positive finite temperature."""
+    """ValueError unless `meta` has distinct class names (strings) and, if any, a positive finite
+    temperature and an unknown threshold from 0 to 1."""
     names = meta.get("class_names")
     if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)
             and len(set(names)) == len(names)):
@@ -200,3 +202,6 @@ def check_meta(meta, where):
     temperature = meta.get("temperature", 1.0)
     if type(temperature) not in (int, float) or not 0 < temperature < float("inf"):
         raise ValueError(f"{where}: temperature must be a positive number, not {temperature!r}")
+    threshold = meta.get("unknown_below")
+    if threshold is not None and (type(threshold) not in (int, float) or not 0 <= threshold <= 1):
+        raise ValueError(f"{where}: unknown_below must be a number from 0 to 1, not {threshold!r}")

@@ -57,10 +57,13 @@ def pens_and_scanners(images, rng):
     return out
 
 
-def epoch_copy(x, y, augment, seed, epoch):
+def epoch_copy(x, y, augment, seed, epoch, outliers=None):
     """Epoch `epoch`'s shuffled (and, with `augment`, augmented) copy of images `x` (uint8)
-    and labels `y`; the same for the same seed and epoch."""
+    and labels `y`, with `outliers` (images of none of the classes) mixed in under label -1;
+    the same for the same seed and epoch."""
     rng = np.random.default_rng([seed, epoch])
+    if outliers is not None and len(outliers):
+        x, y = np.concatenate([x, outliers]), np.concatenate([y, np.full(len(outliers), -1, y.dtype)])
     order = rng.permutation(len(x))
     images = x[order]
     if augment:

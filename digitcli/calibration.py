@@ -1,5 +1,9 @@
 """Confidences that mean what they say: temperature scaling and calibration error.
 
+An image whose calibrated confidence is below `unknown_below` (fitted here too) looks like
+none of the classes: training shows the model generated outliers with uniform targets
+(outlier exposure, Hendrycks et al., 2019), so for those its confidence stays low.
+
 Temperature scaling (Guo et al., 2017) divides the logits by one scalar T fitted on the
 validation set; it changes no prediction, only how sure the probabilities are. Every model
 here ends in a softmax, so log-probabilities serve as logits (they differ by a constant
@@ -10,6 +14,7 @@ import numpy as np
 
 BINS = 15
 TINY = 1e-30  # float32 softmax outputs can underflow to 0; log needs a floor
+FLAGGED_CLASS_IMAGES = 0.005  # the share of validation images the unknown threshold may flag
 
 
 def apply_temperature(probabilities, temperature):
@@ -56,3 +61,16 @@ def expected_calibration_error(probabilities, labels, bins=BINS):
     mean_confidence, accuracy, counts = reliability(probabilities, labels, bins)
     used = counts > 0
     return float((counts[used] * np.abs(accuracy[used] - mean_confidence[used])).sum() / max(1, counts.sum()))
+
+
+def fit_unknown_threshold(calibrated, share=FLAGGED_CLASS_IMAGES):
+    """The confidence below which an image is "unknown": the `share` quantile of the
+    validation images' calibrated confidences (so that share of real class images is flagged)."""
+    return float(np.quantile(calibrated.max(axis=1), share))
+
+
+def is_unknown(calibrated, threshold):
+    """True for each row whose confidence is below `threshold` (None: the model has none)."""
+    if threshold is None:
+        return np.zeros(len(calibrated), bool)
+    return calibrated.max(axis=1) < threshold

@@ -99,13 +99,16 @@ def export(data_dir, dataset, source, force):
 @click.option("--mixed-precision", is_flag=True, help="float16 compute for GPUs that benefit.")
 @click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
               show_default=True, help="Fraction of each class held out when DIR has no validation/ folder.")
+@click.option("--outliers/--no-outliers", default=True, show_default=True,
+              help="Mix generated non-class images (letters, shapes, scribbles, textures) into training, so "
+                   "that the model can say an image looks like none of its classes.")
 def train(data_dir, epochs, batch_size, weights, seed, resume, force, model_name, learning_rate, augment,
-          mixed_precision, validation_split):
+          mixed_precision, validation_split, outliers):
     """Train a model on class-per-folder images (DIR/train, DIR/validation)."""
     from digitcli.training import TrainConfig, train as run
 
     config = TrainConfig(data_dir, epochs, batch_size, weights, seed, resume, force, model_name,
-                         learning_rate, augment, mixed_precision, validation_split)
+                         learning_rate, augment, mixed_precision, validation_split, outliers)
     result = run(config, say=click.echo)
     ran = len(result.history)
     total = sum(h["seconds"] for h in result.history)
@@ -129,7 +132,7 @@ def predict(paths, weights, top_k, as_json):
     import json
 
     from digitcli.inference import open_classifier
-    from digitcli.predict import expand_paths, predict_items
+    from digitcli.predict import describe, expand_paths, predict_items
 
     items = expand_paths(paths)
     classifier = open_classifier(weights)
@@ -141,13 +144,11 @@ def predict(paths, weights, top_k, as_json):
     if as_json:
         lines = [json.dumps(r.as_json(), ensure_ascii=False) for r in results]
     elif len(results) == 1 and not results[0].error:
-        r = results[0]
-        lines = [f"I think this digit is a {r.class_name} with {100 * r.confidence:.1f}% confidence."
-                 + "".join(f" Next: {name} ({100 * p:.1f}%)." for name, p in r.top_k[1:])]
+        lines = [describe(results[0], classifier.class_names)]
     else:
         width = max(len(r.path) for r in results)
         lines = [f"{r.path:<{width}}  {r.class_name}  {100 * r.confidence:5.1f}%"
-                 + "".join(f"  {name} {100 * p:5.1f}%" for name, p in r.top_k[1:])
+                 + "".join(f"  {name} {100 * p:5.1f}%" for name, p in r.top_k[1:]) + ("  (unknown)" * r.unknown)
                  for r in results if not r.error]
     if lines:
         click.echo("\n".join(lines))  # one write: 10,000 echo calls cost a tenth of a second
@@ -180,19 +181,24 @@ def evaluate(data_dir, weights, report_dir):
 @click.argument("data_dir", type=click.Path(file_okay=False))
 @click.option("--report-dir", default="reports/inspect", show_default=True, type=click.Path(file_okay=False),
               help="Where inspect.json, samples.png, classes.png, mean_digits.png and pixels.png go.")
-def inspect(data_dir, report_dir):
+@click.option("--weights", default=None, type=click.Path(dir_okay=False),
+              help="A trained model: also list the images that look like none of its classes.")
+def inspect(data_dir, report_dir, weights):
     """Look at a data folder before training on it.
 
     Counts per split and class, sizes and colour modes, blank and unreadable files, exact
     duplicates within a split and across train and validation (leakage), class imbalance;
-    pictures of what the model will see. Problems are findings: the exit status is 0.
+    pictures of what the model will see; with --weights, the images that look like none of
+    the model's classes. Problems are findings: the exit status is 0.
     """
-    from digitcli.inspection import as_text, inspect_listed, list_splits, write_report
+    from digitcli.inspection import as_text, flag_unknown, inspect_listed, list_splits, write_report
 
     kind, listed = list_splits(data_dir)
     total = sum(len(paths) for _, paths, _ in listed.values())
     with click.progressbar(length=total, label=f"Reading {total} images", file=sys.stderr) as bar:
         report, scans = inspect_listed(data_dir, kind, listed, bar.update)
+    if weights:
+        flag_unknown(report, scans, weights)
     click.echo(as_text(report))
     written = write_report(report, scans, report_dir)
     click.echo("\nWrote " + ", ".join(str(p) for p in written))

@@ -24,6 +24,8 @@ class Evaluation:
     skipped: list
     source: str = ""  # which images were scored, in words
     temperature: float = 1.0  # the model's calibration (1.0: none stored)
+    unknown: np.ndarray = None  # per image: looks like none of the classes
+    unknown_below: float = None  # the model's threshold (None: trained without one)
 
     @property
     def y_pred(self):
@@ -71,8 +73,10 @@ def evaluate_folder(data_dir, weights, progress=None, say=None):
     classifier = open_classifier(weights) if say is None else open_classifier(weights, say=say)
     root, names, paths, labels, source = scored_files(data_dir, classifier.class_names, classifier.files)
     data = load_listed(names, paths, labels, progress, origin=root)
-    return Evaluation(data.class_names, data.y, classifier.predict(data.x), data.x, data.paths, data.skipped,
-                      source, classifier.temperature)
+    probabilities = classifier.predict(data.x)
+    return Evaluation(data.class_names, data.y, probabilities, data.x, data.paths, data.skipped,
+                      source, classifier.temperature, classifier.unknown(probabilities),
+                      classifier.meta.get("unknown_below"))
 
 
 def scored_files(data_dir, class_names, files):
@@ -99,6 +103,7 @@ def as_text(ev):
     calibrated = f"temperature {ev.temperature:.3f}" if ev.temperature != 1.0 else "model has no temperature"
     lines.append(f"Mean confidence: {100 * ev.mean_confidence:.2f}%; expected calibration error "
                  f"{100 * ev.ece:.2f} points ({BINS} bins; {calibrated})")
+    lines.append(unknown_line(ev))
     if ev.skipped:
         lines.append(describe_skipped(ev.skipped))
     lines += ["", f"{'class':>{w}}  precision  recall     f1  support"]
@@ -110,6 +115,16 @@ def as_text(ev):
               f"{'':>{w}}" + "".join(f"{n:>{cell}}" for n in names)]
     lines += [f"{names[i]:>{w}}" + "".join(f"{v:>{cell}}" for v in m[i]) for i in range(len(names))]
     return "\n".join(lines)
+
+
+def unknown_line(ev):
+    """How many images the model flagged as looking like none of its classes."""
+    if ev.unknown_below is None:
+        return "Unknown: this model has no threshold for images of none of its classes (retrain to get one)"
+    flagged = int(ev.unknown.sum())
+    wrong = int((ev.unknown & (ev.y_pred != ev.y_true)).sum())
+    return (f"Unknown: {flagged} of {len(ev.y_true)} ({100 * flagged / max(1, len(ev.y_true)):.2f}%) look like none "
+            f"of the classes (confidence below {100 * ev.unknown_below:.1f}%); {wrong} of them misclassified")
 
 
 def write_reports(ev, report_dir):
@@ -131,6 +146,8 @@ def write_reports(ev, report_dir):
         "worst_mistakes": [{"path": str(ev.paths[i]), "true": names[ev.y_true[i]], "predicted": names[ev.y_pred[i]],
                             "confidence": float(ev.probabilities[i, ev.y_pred[i]])} for i in worst],
         "skipped": [{"path": str(p), "error": why} for p, why in ev.skipped],
+        "unknown_below": ev.unknown_below, "unknown_count": int(ev.unknown.sum()),
+        "unknown": [str(ev.paths[i]) for i in np.flatnonzero(ev.unknown)],
     }
     write_json(report_dir / "report.json", report)
     return [report_dir / n for n in ("confusion_matrix.png", "misclassified.png", "calibration.png", "report.json")]

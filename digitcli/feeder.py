@@ -1,5 +1,5 @@
-"""The worker that feeds training: it loads the images, then makes each epoch's shuffled,
-augmented copy of the training set while the previous epoch trains.
+"""The worker that feeds training: it loads the images and generates outliers, then makes
+each epoch's shuffled, augmented copy of the training set while the previous epoch trains.
 
 Reading PNGs and OpenCV's per-image warps are Python loops that hold the GIL, so a thread
 cannot run them beside TensorFlow's import or its training steps; a forked process can.
@@ -12,24 +12,29 @@ import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
+import numpy as np
+
 from digitcli.augment import epoch_copy
 from digitcli.folders import load_listed
+from digitcli.outliers import REPEATS, make_outliers, outlier_count
 
 FRAMEWORKS = ("tensorflow", "jax", "torch")  # not fork-safe once loaded
 
 _training_set = None  # in the worker: the training images the epochs are made from
+_outliers = None  # in the worker: the generated outliers mixed into every epoch
 
 
-def _load(names, paths, labels, origin, training):
-    global _training_set
+def _load(names, paths, labels, origin, training, outlier_share, seed):
+    global _training_set, _outliers
     images = load_listed(names, paths, labels, origin=origin)
     if training:
         _training_set = images
+        _outliers = make_outliers(outlier_count(len(images.y), outlier_share), names, seed)
     return images
 
 
 def _epoch(augment, seed, epoch):
-    return epoch_copy(_training_set.x, _training_set.y, augment, seed, epoch)
+    return epoch_copy(_training_set.x, _training_set.y, augment, seed, epoch, np.tile(_outliers, (REPEATS, 1, 1)))
 
 
 def worker():
@@ -43,13 +48,20 @@ class Feeder:
     """Loads labelled images and makes training epochs in a worker process, one task after
     another in the order asked; repeatable for a given seed."""
 
-    def __init__(self, augment, seed):
-        self.augment, self.seed, self.pending = augment, seed, {}
+    def __init__(self, augment, seed, outlier_share=0.0):
+        """`outlier_share`: how many outliers (`digitcli.outliers`) to generate, as a share of
+        the training images; each epoch mixes them in REPEATS times."""
+        self.augment, self.seed, self.outlier_share, self.pending = augment, seed, outlier_share, {}
         self.pool = worker()
 
     def load(self, names, paths, labels, origin, training=False):
         """A future of the LabelledImages; the `training` set stays in the worker for the epochs."""
-        return self.pool.submit(_load, names, paths, labels, str(origin), training)
+        return self.pool.submit(_load, names, paths, labels, str(origin), training, self.outlier_share,
+                                self.seed)
+
+    def held_out_outliers(self, count, class_names):
+        """A future of `count` generated outliers none of the epochs holds."""
+        return self.pool.submit(make_outliers, count, class_names, self.seed + 1_000_003)
 
     def prepare(self, epoch):
         """Start making `epoch`'s copy (after the loads asked for so far)."""

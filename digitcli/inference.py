@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from digitcli import artifacts
-from digitcli.calibration import apply_temperature
+from digitcli.calibration import apply_temperature, is_unknown
 from digitcli.errors import DigitcliError
 from digitcli.preprocess import to_model_input
 
@@ -41,6 +41,11 @@ class Calibrated:
     def predict(self, images):
         """(N, 28, 28) uint8 -> (N, classes) float32 probabilities, calibrated by the model's temperature."""
         return self.predict_tensor(to_model_input(images))
+
+    def unknown(self, calibrated):
+        """True for each row of calibrated probabilities that looks like none of the classes
+        (all False for models trained without an unknown threshold)."""
+        return is_unknown(calibrated, self.meta.get("unknown_below"))
 
     def predict_tensor(self, x):
         """(N, 28, 28, 1) float32 model input in 0..1 -> calibrated probabilities."""

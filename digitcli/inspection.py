@@ -110,6 +110,24 @@ def inspect_listed(data_dir, kind, listed, progress=None):
     return report, scans
 
 
+def flag_unknown(report, scans, weights):
+    """With a model: per split, the usable images that look like none of its classes
+    (`report["splits"][name]["unknown"]`, paths), and the threshold used."""
+    from digitcli.errors import DigitcliError
+    from digitcli.inference import open_classifier
+
+    classifier = open_classifier(weights)
+    threshold = classifier.meta.get("unknown_below")
+    if threshold is None:
+        raise DigitcliError(f"{weights} has no threshold for images of none of its classes; retrain it")
+    report["unknown_below"], report["weights"] = threshold, str(weights)
+    for scan in scans:
+        usable = np.flatnonzero(scan.usable)
+        probabilities = classifier.predict(scan.images[usable])
+        flagged = usable[classifier.unknown(probabilities)]
+        report["splits"][scan.name]["unknown"] = [scan.paths[i] for i in flagged]
+
+
 def write_report(report, scans, report_dir):
     """inspect.json and the pictures under `report_dir`; the paths written."""
     from digitcli.artifacts import write_json
@@ -191,6 +209,10 @@ def as_text(report):
         lines += shown(p["blank"])
         lines.append(f"  unreadable files: {len(p['unreadable'])}")
         lines += shown([f"{u['path']}: {u['error']}" for u in p["unreadable"]])
+        if "unknown" in p:
+            lines.append(f"  look like none of the classes ({report['weights']}, confidence below "
+                         f"{100 * report['unknown_below']:.1f}%): {len(p['unknown'])}")
+            lines += shown(p["unknown"])
     if len(parts) == 2:
         leaked = report["leakage"]
         lines += ["", f"Leakage: {sum(len(g['validation']) for g in leaked)} validation images are also in train "

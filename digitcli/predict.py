@@ -1,4 +1,5 @@
-"""Predict the class of image files and folders of images."""
+"""Predict the class of image files and folders of images, and say which look like none of
+the classes."""
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +18,14 @@ class Prediction:
     confidence: float = None
     top_k: list = field(default_factory=list)  # [(class, probability), ...] the best first, when K > 1 was asked
     error: str = None
+    unknown: bool = False  # looks like none of the classes; class_name is then the closest one
 
     def as_json(self, name_key="path"):
         """The schema `predict --json` prints and `serve` answers (which names the file "filename")."""
         if self.error:
             return {name_key: self.path, "error": self.error}
-        out = {name_key: self.path, "class": self.class_name, "confidence": round(self.confidence, 6)}
+        out = {name_key: self.path, "class": self.class_name, "confidence": round(self.confidence, 6),
+               "unknown": self.unknown}
         if self.top_k:
             out["top_k"] = [[name, round(p, 6)] for name, p in self.top_k]
         return out
@@ -60,16 +63,29 @@ def predict_files(files, classifier, top_k=1, progress=None):
     images, failures = load_images(files, progress)
     ok = np.array([i not in failures for i in range(len(files))], bool)
     read = [path for i, path in enumerate(files) if i not in failures]
-    found = iter(ranked(classifier.predict(images[ok]), classifier.class_names, read, top_k))
+    probabilities = classifier.predict(images[ok])
+    found = iter(ranked(probabilities, classifier.class_names, read, top_k, classifier.unknown(probabilities)))
     return [Prediction(path, error=failures[i]) if i in failures else next(found) for i, path in enumerate(files)]
 
 
-def ranked(probabilities, class_names, paths, top_k=1):
-    """A Prediction per row of `probabilities` (one per path), with its `top_k` best classes."""
+def ranked(probabilities, class_names, paths, top_k=1, unknown=None):
+    """A Prediction per row of `probabilities` (one per path), with its `top_k` best classes
+    and its `unknown` flag."""
     order = np.argsort(-probabilities, axis=1, kind="stable")[:, :max(1, top_k)]
     top_p = np.take_along_axis(probabilities, order, axis=1).tolist()
     results = []
-    for path, row, p in zip(paths, order.tolist(), top_p):
+    unknown = np.zeros(len(paths), bool) if unknown is None else unknown
+    for path, row, p, flag in zip(paths, order.tolist(), top_p, unknown.tolist()):
         classes = [class_names[j] for j in row]
-        results.append(Prediction(path, classes[0], p[0], list(zip(classes, p)) if top_k > 1 else []))
+        results.append(Prediction(path, classes[0], p[0], list(zip(classes, p)) if top_k > 1 else [], unknown=flag))
     return results
+
+
+def describe(prediction, class_names):
+    """The sentence `predict` prints for one image."""
+    p = prediction
+    if p.unknown:
+        kind = "a digit" if list(class_names) == [str(d) for d in range(10)] else "any of the classes"
+        return f"This does not look like {kind} (closest: {p.class_name}, {100 * p.confidence:.1f}%)."
+    return (f"I think this digit is a {p.class_name} with {100 * p.confidence:.1f}% confidence."
+            + "".join(f" Next: {name} ({100 * q:.1f}%)." for name, q in p.top_k[1:]))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitcli import artifacts, splits
+from digitcli import artifacts, outliers, splits
 from digitcli.backend import device_description, import_keras
 from digitcli.errors import DigitcliError
 from digitcli.feeder import Feeder
@@ -34,6 +34,7 @@ class TrainConfig:
     augment: bool = None  # None: the model's default
     mixed_precision: bool = False
     validation_split: float = splits.VALIDATION_SPLIT  # used only when there is no validation/ folder
+    outliers: bool = True  # mix generated non-class images into training, so the model can say "none of these"
 
 
 @dataclass
@@ -60,7 +61,9 @@ def train(config, say=print, extra_callbacks=()):
         raise DigitcliError(f"{files.resume_state} already has {done} epochs; ask for more with --epochs")
     augment = recipe.augment if config.augment is None else config.augment
 
-    with Feeder(augment, config.seed) as feeder:
+    # a resumed run keeps its own (runs from before outliers had none)
+    outlier_share = state.get("outlier_share", 0.0) if state else outliers.SHARE if config.outliers else 0.0
+    with Feeder(augment, config.seed, outlier_share) as feeder:
         loading = load_splits(config, files, feeder, say)
         feeder.prepare(done)  # the first epoch's copy is made while TensorFlow starts
         keras = import_keras()
@@ -70,8 +73,12 @@ def train(config, say=print, extra_callbacks=()):
                 say(f"Warning: {name}: {describe_skipped(part.skipped)}")
         if state and state["class_names"] != train_set.class_names:
             raise DigitcliError(f"cannot resume: {files.resume_state} was trained on other classes")
+        mixed_in = outliers.REPEATS * outliers.outlier_count(len(train_set.y), outlier_share)
+        held_out = feeder.held_out_outliers(outliers.HELD_OUT, train_set.class_names)
         say(f"Data: {len(train_set.y)} training and {len(val_set.y)} validation images, "
-            f"{len(train_set.class_names)} classes ({', '.join(train_set.class_names)})")
+            f"{len(train_set.class_names)} classes ({', '.join(train_set.class_names)})"
+            + (f"; {mixed_in} generated outliers ({', '.join(outliers.kinds_for(train_set.class_names))}) "
+               "mixed into each epoch" if mixed_in else ""))
 
         keras.utils.set_random_seed(config.seed)
         make_deterministic(keras)
@@ -81,10 +88,10 @@ def train(config, say=print, extra_callbacks=()):
         say(f"Device: {device}")
 
         learning_rate = config.learning_rate or (state or {}).get("learning_rate") or recipe.learning_rate
-        steps_per_epoch = -(-len(train_set.y) // config.batch_size)
+        steps_per_epoch = -(-(len(train_set.y) + mixed_in) // config.batch_size)
         total_steps = epochs * steps_per_epoch
         if state:
-            model = keras.models.load_model(files.resume_state)
+            model = keras.models.load_model(files.resume_state, custom_objects={"ClassAccuracy": class_accuracy(keras)})
             # the schedule over the total asked for now, from the step reached (the same schedule
             # when the total is the first run's; stretched, so that training longer trains, when more)
             model.optimizer.learning_rate = lr_schedule(keras, learning_rate, total_steps, epochs)
@@ -94,7 +101,8 @@ def train(config, say=print, extra_callbacks=()):
             compile_model(keras, model, recipe, lr_schedule(keras, learning_rate, total_steps, epochs))
 
         meta = {"model": config.model, "class_names": train_set.class_names, "seed": config.seed,
-                "batch_size": config.batch_size, "augment": augment, "epochs": epochs, "learning_rate": learning_rate}
+                "batch_size": config.batch_size, "augment": augment, "epochs": epochs, "learning_rate": learning_rate,
+                "outlier_share": outlier_share}
         saver = epoch_saver(keras, files, meta, history, say, epochs)
         classes = len(train_set.class_names)
         progress = epoch_progress(keras, epochs, steps_per_epoch, say)
@@ -103,10 +111,11 @@ def train(config, say=print, extra_callbacks=()):
                   validation_data=(to_model_input(val_set.x), one_hot(val_set.y, classes)),
                   validation_batch_size=config.batch_size, shuffle=False, verbose=0,
                   callbacks=[progress, saver, *extra_callbacks])
+        held_out = held_out.result()
 
     best = max(history, key=lambda h: h["val_accuracy"])
     best_model, _ = artifacts.load_keras_model(files.h5)  # the best epoch's, once, for calibration and export
-    calibrate(best_model, files, val_set, say)
+    calibrate(best_model, files, val_set, held_out, say)
     onnx_error = None
     try:
         artifacts.export_onnx(files, best_model)
@@ -143,17 +152,27 @@ def load_splits(config, files, feeder, say):
     return part(~mask, training=True), validation
 
 
-def calibrate(model, files, val_set, say):
-    """Fit the temperature of the best epoch's model on the validation set; store it in NAME.h5."""
-    from digitcli.calibration import apply_temperature, expected_calibration_error, fit_temperature
+def calibrate(model, files, val_set, held_out, say):
+    """Fit the best epoch's temperature on the validation set, and the confidence below which
+    an image looks like none of the classes (`calibration.fit_unknown_threshold`), checked on
+    `held_out` generated outliers; store both in NAME.h5."""
+    from digitcli.calibration import (apply_temperature, expected_calibration_error, fit_temperature,
+                                      fit_unknown_threshold)
 
     probabilities = np.asarray(model.predict(to_model_input(val_set.x), batch_size=1000, verbose=0), np.float32)
     temperature = fit_temperature(probabilities, val_set.y)
+    calibrated = apply_temperature(probabilities, temperature)
     before = expected_calibration_error(probabilities, val_set.y)
-    after = expected_calibration_error(apply_temperature(probabilities, temperature), val_set.y)
-    artifacts.update_h5_meta(files.h5, temperature=temperature)
+    after = expected_calibration_error(calibrated, val_set.y)
+    threshold = fit_unknown_threshold(calibrated)
+    outlier_confidence = apply_temperature(
+        np.asarray(model.predict(to_model_input(held_out), batch_size=1000, verbose=0), np.float32), temperature).max(1)
+    artifacts.update_h5_meta(files.h5, temperature=temperature, unknown_below=threshold)
     say(f"Calibration: temperature {temperature:.3f} fitted on the validation set; expected calibration "
         f"error {100 * before:.2f} -> {100 * after:.2f} points")
+    say(f"Unknown: below {100 * threshold:.1f}% confidence an image looks like none of the classes; "
+        f"{100 * np.mean(calibrated.max(1) < threshold):.2f}% of the validation images and "
+        f"{100 * np.mean(outlier_confidence < threshold):.1f}% of {len(held_out)} held-out generated outliers are")
     return temperature
 
 
@@ -218,7 +237,8 @@ def epoch_batches(keras, feeder, first, epochs, batch_size, image_shape, classes
 
 
 def one_hot(labels, classes):
-    return np.eye(classes, dtype=np.float32)[labels]
+    """One-hot rows; label -1 (a generated outlier) gets the uniform distribution."""
+    return np.vstack([np.eye(classes, dtype=np.float32), np.full((1, classes), 1 / classes, np.float32)])[labels]
 
 
 def lr_schedule(keras, learning_rate, total_steps, epochs):
@@ -234,7 +254,24 @@ def compile_model(keras, model, recipe, schedule):
     """Adam on `schedule`; cross-entropy with the recipe's label smoothing (targets
     0.91/0.01 instead of 1/0 at 0.1: less over-confident, more accurate)."""
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=[class_accuracy(keras)()])
+
+
+def class_accuracy(keras):
+    """The metric class for accuracy over the class images only (an outlier's target is the
+    uniform distribution: it has no right answer)."""
+
+    class ClassAccuracy(keras.metrics.Mean):
+        def __init__(self, name="accuracy", **kwargs):
+            super().__init__(name=name, **kwargs)
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            ops = keras.ops
+            labelled = ops.cast(ops.max(y_true, axis=-1) > 0.5, "float32")
+            hits = ops.cast(ops.equal(ops.argmax(y_true, axis=-1), ops.argmax(y_pred, axis=-1)), "float32")
+            return super().update_state(hits, sample_weight=labelled)
+
+    return ClassAccuracy
 
 
 def epoch_saver(keras, files, meta, history, say, epochs):

@@ -18,6 +18,8 @@ def test_accuracy_equals_what_train_reported(trained, digits_tree, tmp_path):
     assert "precision" in out.stdout and "Confusion matrix" in out.stdout
     assert report["count"] == 500 and sum(map(sum, report["confusion_matrix"])) == 500
     assert sum(row["support"] for row in report["per_class"].values()) == 500
+    flagged = report["unknown_count"]
+    assert flagged == len(report["unknown"]) and f"Unknown: {flagged} of 500" in out.stdout
     for name in ("confusion_matrix.png", "misclassified.png"):
         image = cv2.imread(str(tmp_path / "r" / name))
         assert image is not None and min(image.shape[:2]) > 300

@@ -80,7 +80,7 @@ def test_json_schema_with_top_k_and_errors(trained, mnist, tmp_path):
     assert result.returncode == 1
     ok, bad = [json.loads(line) for line in result.stdout.splitlines()]
     assert bad == {"path": str(tmp_path / "missing.png"), "error": "file not found"}
-    assert set(ok) == {"path", "class", "confidence", "top_k"}
+    assert set(ok) == {"path", "class", "confidence", "unknown", "top_k"}
     assert len(ok["top_k"]) == 3 and all(isinstance(c, str) and 0 <= p <= 1 for c, p in ok["top_k"])
     assert ok["top_k"][0] == [ok["class"], ok["confidence"]]  # K entries, the answer first
     assert ok["top_k"][0][1] >= ok["top_k"][1][1] >= ok["top_k"][2][1]

@@ -63,10 +63,11 @@ def convert(weights, formats, quantizations, data_dir="data", out=None, force=Fa
         f"training images")
     original = np.asarray(model.predict(x_val, batch_size=1000, verbose=0), np.float32)
     file_meta = {"class_names": meta["class_names"], "temperature": meta.get("temperature", 1.0),
-                 "model": meta.get("model"), "h5_sha256": h5_sha256,
+                 "unknown_below": meta.get("unknown_below"), "model": meta.get("model"), "h5_sha256": h5_sha256,
                  "best_epoch": meta.get("best_epoch"), "val_accuracy": meta.get("val_accuracy"),
                  "input": "images: float32 [N, 28, 28, 1], MNIST form (0..1, light ink on black)",
-                 "output": "probabilities: float32 [N, classes], softmax; calibrated: softmax(log(p) / temperature)"}
+                 "output": "probabilities: float32 [N, classes], softmax; calibrated: softmax(log(p) / temperature); "
+                           "unknown (none of the classes) when the calibrated maximum is below unknown_below"}
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     results = []

@@ -59,7 +59,8 @@ async def predict(request):
 def answer(model_name, classifier, inputs, probabilities, top_k, with_input):
     """The JSON response: a prediction or an error per upload, in order."""
     names = [name for i, name in enumerate(inputs.names) if i not in inputs.failures]
-    found = iter(zip(ranked(probabilities, classifier.class_names, names, top_k), inputs.images))
+    found = iter(zip(ranked(probabilities, classifier.class_names, names, top_k, classifier.unknown(probabilities)),
+                     inputs.images))
     answers = []
     for i, name in enumerate(inputs.names):
         if i in inputs.failures:

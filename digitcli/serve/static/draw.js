@@ -151,10 +151,17 @@ function show(prediction) {
     row.querySelector(".fill").style.width = (100 * p).toFixed(1) + "%";
     row.querySelector(".p").textContent = (100 * p).toFixed(1) + "%";
   });
-  verdict.className = "verdict";
+  const percent = (100 * prediction.confidence).toFixed(1);
   verdict.innerHTML = "";
-  verdict.append("I think this is a ", Object.assign(document.createElement("b"), { textContent: prediction.class }),
-                 ` (${(100 * prediction.confidence).toFixed(1)}% confident)`);
+  if (prediction.unknown) {  // looks like none of the model's classes: say so, name the closest
+    verdict.className = "verdict unknown";
+    verdict.append("That does not look like a digit", Object.assign(document.createElement("small"),
+                   { textContent: ` (closest: ${prediction.class}, ${percent}%)` }));
+  } else {
+    verdict.className = "verdict";
+    verdict.append("I think this is a ", Object.assign(document.createElement("b"), { textContent: prediction.class }),
+                   ` (${percent}% confident)`);
+  }
   if (prediction.input_png) seen.src = prediction.input_png;
 }
 

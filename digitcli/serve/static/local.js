@@ -22,7 +22,8 @@ export async function localAnswerer(modelUrl) {
     const input = new ort.Tensor("float32", Float32Array.from(pixels, (v) => v / 255), [1, 28, 28, 1]);
     const probabilities = calibrated((await session.run({ images: input })).probabilities.data, meta.temperature);
     const ranked = meta.class_names.map((c, i) => [c, probabilities[i]]).sort((a, b) => b[1] - a[1]);
-    return { model: name, predictions: [{ class: ranked[0][0], confidence: ranked[0][1], top_k: ranked,
+    const unknown = meta.unknown_below != null && ranked[0][1] < meta.unknown_below;  // as digitcli does
+    return { model: name, predictions: [{ class: ranked[0][0], confidence: ranked[0][1], unknown, top_k: ranked,
                                          input_png: asPng(pixels) }] };
   };
 }
