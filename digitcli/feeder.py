@@ -16,11 +16,11 @@ import numpy as np
 
 from digitcli.augment import epoch_copy
 from digitcli.folders import load_listed
-from digitcli.outliers import REPEATS, make_outliers, outlier_count
+from digitcli.outliers import REPEATS, make_outliers, outlier_count, printed_count, printed_digits
 
 FRAMEWORKS = ("tensorflow", "jax", "torch")  # not fork-safe once loaded
 
-_training_set = None  # in the worker: the training images the epochs are made from
+_training_set = None  # in the worker: the training images and labels the epochs are made from
 _outliers = None  # in the worker: the generated outliers mixed into every epoch
 
 
@@ -28,13 +28,14 @@ def _load(names, paths, labels, origin, training, outlier_share, seed):
     global _training_set, _outliers
     images = load_listed(names, paths, labels, origin=origin)
     if training:
-        _training_set = images
+        printed_x, printed_y = printed_digits(printed_count(len(images.y), names, outlier_share), seed)
+        _training_set = np.concatenate([images.x, printed_x]), np.concatenate([images.y, printed_y])
         _outliers = make_outliers(outlier_count(len(images.y), outlier_share), names, seed)
     return images
 
 
 def _epoch(augment, seed, epoch):
-    return epoch_copy(_training_set.x, _training_set.y, augment, seed, epoch, np.tile(_outliers, (REPEATS, 1, 1)))
+    return epoch_copy(*_training_set, augment, seed, epoch, np.tile(_outliers, (REPEATS, 1, 1)))
 
 
 def worker():

@@ -36,17 +36,26 @@ def glyphs(chars):
     """Characters in OpenCV's built-in (Hershey) fonts, any weight, slanted or not."""
 
     def make(count, rng):
-        out = []
-        for _ in range(count):
-            image = paper()
-            font = HERSHEY[rng.integers(len(HERSHEY))] | (cv2.FONT_ITALIC if rng.random() < 0.3 else 0)
-            char = chars[rng.integers(len(chars))]
-            thickness = int(rng.integers(2, 9))
-            cv2.putText(image, char, (22, 72), font, 2.2, INK, thickness, cv2.LINE_AA)
-            out.append(slanted(image, rng))
-        return out
+        return [glyph(chars[rng.integers(len(chars))], rng) for _ in range(count)]
 
     return make
+
+
+def glyph(char, rng):
+    image = paper()
+    font = HERSHEY[rng.integers(len(HERSHEY))] | (cv2.FONT_ITALIC if rng.random() < 0.3 else 0)
+    cv2.putText(image, char, (22, 72), font, 2.2, INK, int(rng.integers(2, 9)), cv2.LINE_AA)
+    return slanted(image, rng)
+
+
+def printed_digits(count, seed=0):
+    """Digits in the same fonts as the letters, with their labels, for digit models to train
+    on beside the outliers: so that what makes an outlier is its shape, not the font it is in
+    (without them, printed digits lost confidence and 0.5 points of accuracy)."""
+    rng = np.random.default_rng([seed, 22])
+    labels = rng.integers(0, 10, count)
+    images = [to_mnist(glyph(str(d), rng)) for d in labels]
+    return np.array(images, np.uint8).reshape(-1, 28, 28), labels.astype(np.int32)
 
 
 def slanted(image, rng, degrees=15):
@@ -199,6 +208,7 @@ GENERIC = ("shapes", "compositions", "marked rings", "scribbles", "textures")  #
 
 
 SHARE = 0.1  # outliers generated for training, as a share of the training images
+PRINTED_SHARE = 0.02  # printed digits added for digit models, as a share of the training images
 REPEATS = 2  # each epoch mixes them in this many times, each copy augmented on its own
 HELD_OUT = 2000  # more of them, generated apart, to report how many the fitted threshold flags
 
@@ -206,6 +216,13 @@ HELD_OUT = 2000  # more of them, generated apart, to report how many the fitted 
 def outlier_count(training_images, share=SHARE):
     """How many outliers are generated for a training set of this size."""
     return int(round(share * training_images))
+
+
+def printed_count(training_images, class_names, outlier_share):
+    """How many printed digits join a training set of this size (none for other classes, or
+    when no outliers are used)."""
+    digits = list(class_names) == DIGIT_CLASSES and outlier_share > 0
+    return int(round(PRINTED_SHARE * training_images)) if digits else 0
 
 
 def kinds_for(class_names):

@@ -74,11 +74,13 @@ def train(config, say=print, extra_callbacks=()):
         if state and state["class_names"] != train_set.class_names:
             raise DigitcliError(f"cannot resume: {files.resume_state} was trained on other classes")
         mixed_in = outliers.REPEATS * outliers.outlier_count(len(train_set.y), outlier_share)
+        printed = outliers.printed_count(len(train_set.y), train_set.class_names, outlier_share)
         held_out = feeder.held_out_outliers(outliers.HELD_OUT, train_set.class_names)
         say(f"Data: {len(train_set.y)} training and {len(val_set.y)} validation images, "
             f"{len(train_set.class_names)} classes ({', '.join(train_set.class_names)})"
             + (f"; {mixed_in} generated outliers ({', '.join(outliers.kinds_for(train_set.class_names))}) "
-               "mixed into each epoch" if mixed_in else ""))
+               "mixed into each epoch" if mixed_in else "")
+            + (f", and {printed} printed digits in the same fonts" if printed else ""))
 
         keras.utils.set_random_seed(config.seed)
         make_deterministic(keras)
@@ -88,7 +90,7 @@ def train(config, say=print, extra_callbacks=()):
         say(f"Device: {device}")
 
         learning_rate = config.learning_rate or (state or {}).get("learning_rate") or recipe.learning_rate
-        steps_per_epoch = -(-(len(train_set.y) + mixed_in) // config.batch_size)
+        steps_per_epoch = -(-(len(train_set.y) + printed + mixed_in) // config.batch_size)
         total_steps = epochs * steps_per_epoch
         if state:
             model = keras.models.load_model(files.resume_state, custom_objects={"ClassAccuracy": class_accuracy(keras)})
