@@ -70,7 +70,7 @@ def metadata(request):
         "parameters": {"class_names": classifier.class_names, "weights_file": str(classifier.source),
                        "h5_sha256": meta.get("h5_sha256"), "model": meta.get("model"), "quantize": meta.get("quantize"),
                        "best_epoch": meta.get("best_epoch"), "val_accuracy": meta.get("val_accuracy"),
-                       "temperature": classifier.temperature},
+                       "temperature": classifier.temperature, "unknown_below": meta.get("unknown_below")},
     })
 
 
