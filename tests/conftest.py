@@ -66,15 +66,18 @@ def digits_tree(mnist, tmp_path_factory):
     return root
 
 
+def train_on(data_dir, folder, name, **config):
+    """Train quietly on `data_dir` into folder/NAME.h5: (TrainResult, weights path)."""
+    from digitcli.training import TrainConfig, train
+
+    weights = folder / f"{name}.h5"
+    return train(TrainConfig(data_dir=str(data_dir), weights=str(weights), **config), say=lambda line: None), weights
+
+
 @pytest.fixture(scope="session")
 def trained(digits_tree, tmp_path_factory):
     """A CNN trained for 2 epochs on `digits_tree`: (TrainResult, weights path)."""
-    from digitcli.training import TrainConfig, train
-
-    weights = tmp_path_factory.mktemp("model") / "digits.h5"
-    result = train(TrainConfig(data_dir=str(digits_tree), epochs=2, batch_size=32, weights=str(weights)),
-                   say=lambda line: None)
-    return result, weights
+    return train_on(digits_tree, tmp_path_factory.mktemp("model"), "digits", epochs=2, batch_size=32)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import run_cli
+from conftest import run_cli, train_on
 from data_tools import outliers as held_apart
 from digitcli import outliers
 from digitcli.artifacts import check_meta
@@ -23,12 +23,7 @@ from digitcli.serve.app import create_app
 @pytest.fixture(scope="module")
 def trained(digits_tree, tmp_path_factory):
     """A CNN trained long enough on `digits_tree` (8 short epochs) to tell outliers apart."""
-    from digitcli.training import TrainConfig, train
-
-    weights = tmp_path_factory.mktemp("model") / "outliers.h5"
-    result = train(TrainConfig(data_dir=str(digits_tree), epochs=8, batch_size=64, weights=str(weights)),
-                   say=lambda line: None)
-    return result, weights
+    return train_on(digits_tree, tmp_path_factory.mktemp("model"), "outliers", epochs=8, batch_size=64)
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +61,8 @@ def test_model_flags_outliers_it_never_saw_and_few_real_digits(classifier, mnist
     assert flagged_digits <= 0.03, f"{flagged_digits:.1%} of real digits flagged"
 
 
-def test_trained_without_outliers_flags_fewer(trained, classifier, digits_tree, tmp_path, letters_and_scribbles):
-    from digitcli.training import TrainConfig, train
-
-    weights = tmp_path / "plain.h5"
-    train(TrainConfig(data_dir=str(digits_tree), epochs=2, batch_size=32, weights=str(weights), outliers=False),
-          say=lambda line: None)
+def test_trained_without_outliers_flags_fewer(classifier, digits_tree, tmp_path, letters_and_scribbles):
+    _, weights = train_on(digits_tree, tmp_path, "plain", epochs=8, batch_size=64, outliers=False)
     plain = open_classifier(weights)
     assert plain.meta["outlier_share"] == 0
     with_outliers = classifier.unknown(classifier.predict(letters_and_scribbles)).mean()
