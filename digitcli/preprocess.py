@@ -22,6 +22,7 @@ RULING_SPAN = 0.9  # a paper's printed lines run across this share of the image,
 RULING_TILT = 10  # degrees from horizontal or vertical a photographed line may be turned
 RULING_LEVEL = 0.08  # faint ink counts when looking for lines: printed lines are faint
 RULING_WIDTH = 0.03  # the band cleared along each line, as a share of the image's shorter side
+RULING_MIN_SIDE = 128  # smaller images are not looked at for lines (a photo of a page is larger)
 RULING_SEARCH_SIDE = 256  # pixels on the longer side of the copy lines are looked for on
 RULING_KEEP = 1.4  # within the band, ink this many times darker than the line is a stroke crossing it
 
@@ -64,7 +65,7 @@ def without_ruling(ink):
     ink about as faint as the line goes: a darker stroke crossing it or running along it
     stays. If nothing but lines was there, the ink comes back as it was."""
     side = min(ink.shape)
-    if side < 3 * SIZE:
+    if side < RULING_MIN_SIDE:
         return ink
     scale = min(1.0, RULING_SEARCH_SIDE / max(ink.shape))  # lines are looked for on a smaller copy
     small = cv2.resize(ink, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else ink
