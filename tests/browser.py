@@ -45,7 +45,8 @@ def draw_strokes(page, strokes, scale, offset):
 
 
 def answer_after_last_stroke(page):
-    """(class shown, ms from the end of the last stroke to its answer on the page)."""
+    """(class shown, the closest one when the page says "not a digit"; ms from the end of the last
+    stroke to its answer on the page)."""
     page.wait_for_function("() => window.digitcli.askedAt >= window.digitcli.strokeEndedAt", timeout=5000)
     timing = page.evaluate("() => window.digitcli")
     shown = page.locator("#verdict b").text_content(timeout=1000) if page.locator("#verdict b").count() else None

@@ -155,8 +155,10 @@ function show(prediction) {
   verdict.innerHTML = "";
   if (prediction.unknown) {  // looks like none of the model's classes: say so, name the closest
     verdict.className = "verdict unknown";
-    verdict.append("That does not look like a digit", Object.assign(document.createElement("small"),
-                   { textContent: ` (closest: ${prediction.class}, ${percent}%)` }));
+    const closest = document.createElement("small");
+    closest.append(" (closest: ", Object.assign(document.createElement("b"), { textContent: prediction.class }),
+                   `, ${percent}%)`);
+    verdict.append("That does not look like a digit", closest);
   } else {
     verdict.className = "verdict";
     verdict.append("I think this is a ", Object.assign(document.createElement("b"), { textContent: prediction.class }),
