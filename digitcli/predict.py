@@ -9,7 +9,7 @@ import numpy as np
 from digitcli.folders import load_images
 from digitcli.images import find_images
 from digitcli.inference import open_classifier
-from digitcli.outliers import DIGIT_CLASSES
+from digitcli.outliers import is_digits
 
 
 @dataclass
@@ -86,7 +86,7 @@ def describe(prediction, class_names):
     """The sentence `predict` prints for one image."""
     p = prediction
     if p.unknown:
-        kind = "a digit" if list(class_names) == DIGIT_CLASSES else "any of the classes"
+        kind = "a digit" if is_digits(class_names) else "any of the classes"
         return f"This does not look like {kind} (closest: {p.class_name}, {100 * p.confidence:.1f}%)."
     return (f"I think this digit is a {p.class_name} with {100 * p.confidence:.1f}% confidence."
             + "".join(f" Next: {name} ({100 * q:.1f}%)." for name, q in p.top_k[1:]))
