@@ -99,9 +99,10 @@ def export(data_dir, dataset, source, force):
 @click.option("--mixed-precision", is_flag=True, help="float16 compute for GPUs that benefit.")
 @click.option("--validation-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
               show_default=True, help="Fraction of each class held out when DIR has no validation/ folder.")
-@click.option("--outliers/--no-outliers", default=True, show_default=True,
+@click.option("--outliers/--no-outliers", default=None,
               help="Mix generated non-class images (letters, shapes, scribbles, textures) into training, so "
-                   "that the model can say an image looks like none of its classes.")
+                   "that the model can say an image looks like none of its classes. Default: on (the linear "
+                   "model: off, it cannot learn both).")
 def train(data_dir, epochs, batch_size, weights, seed, resume, force, model_name, learning_rate, augment,
           mixed_precision, validation_split, outliers):
     """Train a model on class-per-folder images (DIR/train, DIR/validation)."""
@@ -202,6 +203,37 @@ def inspect(data_dir, report_dir, weights):
     click.echo(as_text(report))
     written = write_report(report, scans, report_dir)
     click.echo("\nWrote " + ", ".join(str(p) for p in written))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--weights", default="mnist_neuronet.h5", show_default=True, type=click.Path(dir_okay=False),
+              help="NAME.h5 (its ONNX export is used) or a .onnx file from `digitcli convert`.")
+@click.option("--out", "out_dir", default="explain", show_default=True, type=click.Path(file_okay=False),
+              help="Where STEM.explain.png (and with --json STEM.explain.json) go.")
+@click.option("--json", "with_json", is_flag=True,
+              help="Also write the numbers: probabilities, per-layer activation statistics, saliency maps.")
+def explain(paths, weights, out_dir, with_json):
+    """Look inside the model: one picture per image of what each layer saw and why it answered.
+
+    \b
+    Each picture shows the image and what the model saw (28x28); where it looked
+    (HiResCAM on the last convolution) and which pixels raise or lower the answer
+    (input gradient); what would make it the runner-up; the class probabilities; the
+    first layer's filters (or weight templates) and every layer's activations.
+    Runs from the ONNX export: no TensorFlow needed.
+    """
+    from digitcli.explain import explain_paths
+
+    failed = 0
+    for path, ex, written, error in explain_paths(paths, weights, out_dir, with_json):
+        if error:
+            failed += 1
+            click.echo(f"Error: {path}: {error}", err=True)
+            continue
+        click.echo(f"{path}: {ex.verdict()} -> " + ", ".join(str(w) for w in written))
+    if failed:
+        sys.exit(1)
 
 
 @cli.command()

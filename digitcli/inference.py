@@ -129,15 +129,23 @@ class Classifier(Calibrated):
 
         return run
 
+    def export_bytes(self):
+        """The ONNX export's bytes, checked against the hash recorded for it: the bytes run are
+        the bytes checked, never a newer file."""
+        if hasattr(self, "keras_model"):
+            raise DigitcliError(f"{self.files.h5} has no usable ONNX export")
+        export = self.files.onnx.read_bytes()
+        if hashlib.sha256(export).hexdigest() != self.meta.get("onnx_sha256"):
+            raise DigitcliError(f"{self.files.onnx} changed while loading; try again")
+        return export
+
     @cached_property
     def onnxruntime_runner(self):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads
-        export = self.files.onnx.read_bytes()  # the bytes run are the bytes checked: never a newer file
-        if hashlib.sha256(export).hexdigest() != self.meta.get("onnx_sha256"):
-            raise DigitcliError(f"{self.files.onnx} changed while loading; try again")
+        export = self.export_bytes()
         try:
             session = onnxruntime.InferenceSession(export, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
