@@ -22,14 +22,15 @@ class Recipe:
     learning_rate: float
     augment: bool
     label_smoothing: float = 0.0
+    outliers: bool = True  # train with generated outliers (`digitcli.outliers`) by default
 
 
 MODELS = {}
 
 
-def recipe(name, summary, epochs, learning_rate, augment, label_smoothing=0.0):
+def recipe(name, summary, epochs, learning_rate, augment, label_smoothing=0.0, outliers=True):
     def register(build):
-        MODELS[name] = Recipe(name, build, summary, epochs, learning_rate, augment, label_smoothing)
+        MODELS[name] = Recipe(name, build, summary, epochs, learning_rate, augment, label_smoothing, outliers)
         return build
 
     return register
@@ -61,9 +62,15 @@ def cnn(layers, num_classes):
     ]
 
 
-@recipe("linear", "one dense softmax layer on the 784 pixels", 10, 1e-3, False)
+# No outliers by default: one linear layer cannot both tell the classes apart and answer
+# "none of them" off them (with outliers 89.9% on MNIST, without 92.3%; BENCHMARKS.md).
+@recipe("linear", "one dense softmax layer on the 784 pixels", 10, 1e-3, False, outliers=False)
 def linear(layers, num_classes):
-    return [layers.Flatten(), layers.Dense(num_classes, activation="softmax", dtype="float32")]
+    # Zero weights to start, as in the classic softmax-regression tutorial: the problem is
+    # convex, so nothing is lost, and pixels that are blank in every training image keep
+    # weight 0, so that each class's weights look like that class (`digitcli explain`).
+    return [layers.Flatten(),
+            layers.Dense(num_classes, activation="softmax", dtype="float32", kernel_initializer="zeros")]
 
 
 @recipe("mlp", "two hidden dense layers of 256 ReLU", 10, 1e-3, False)

@@ -34,7 +34,8 @@ class TrainConfig:
     augment: bool = None  # None: the model's default
     mixed_precision: bool = False
     validation_split: float = splits.VALIDATION_SPLIT  # used only when there is no validation/ folder
-    outliers: bool = True  # mix generated non-class images into training, so the model can say "none of these"
+    outliers: bool = None  # mix generated non-class images into training, so the model can say "none of
+    # these"; None: the model's default
 
 
 @dataclass
@@ -62,7 +63,8 @@ def train(config, say=print, extra_callbacks=()):
     augment = recipe.augment if config.augment is None else config.augment
 
     # a resumed run keeps its own (runs from before outliers had none)
-    outlier_share = state.get("outlier_share", 0.0) if state else outliers.SHARE if config.outliers else 0.0
+    mix_outliers = recipe.outliers if config.outliers is None else config.outliers
+    outlier_share = state.get("outlier_share", 0.0) if state else outliers.SHARE if mix_outliers else 0.0
     with Feeder(augment, config.seed, outlier_share) as feeder:
         loading = load_splits(config, files, feeder, say)
         feeder.prepare(done)  # the first epoch's copy is made while TensorFlow starts
