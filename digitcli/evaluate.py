@@ -26,6 +26,7 @@ class Evaluation:
     temperature: float = 1.0  # the model's calibration (1.0: none stored)
     unknown: np.ndarray = None  # per image: looks like none of the classes
     unknown_below: float = None  # the model's threshold (None: trained without one)
+    looked: np.ndarray = None  # per worst mistake: where the model looked for its answer (0..1, 28x28)
 
     @property
     def y_pred(self):
@@ -74,9 +75,28 @@ def evaluate_folder(data_dir, weights, progress=None, say=None):
     root, names, paths, labels, source = scored_files(data_dir, classifier.class_names, classifier.files)
     data = load_listed(names, paths, labels, progress, origin=root)
     probabilities = classifier.predict(data.x)
-    return Evaluation(data.class_names, data.y, probabilities, data.x, data.paths, data.skipped,
-                      source, classifier.temperature, classifier.unknown(probabilities),
-                      classifier.meta.get("unknown_below"))
+    ev = Evaluation(data.class_names, data.y, probabilities, data.x, data.paths, data.skipped,
+                    source, classifier.temperature, classifier.unknown(probabilities),
+                    classifier.meta.get("unknown_below"))
+    ev.looked = where_mistakes_looked(ev, classifier)
+    return ev
+
+
+def where_mistakes_looked(ev, classifier):
+    """For each of the worst mistakes, where the model found the evidence for its wrong answer
+    (`explain.saliency.where_it_looked`); None when the model has no ONNX graph to look inside."""
+    from digitcli.explain.explanation import open_network
+    from digitcli.explain.saliency import where_it_looked
+    from digitcli.errors import DigitcliError
+    from digitcli.preprocess import to_model_input
+
+    worst = ev.worst_mistakes()
+    try:
+        network = open_network(classifier)
+    except DigitcliError:
+        return None
+    x = to_model_input(ev.images[worst])
+    return np.array([where_it_looked(network, image, int(c)) for image, c in zip(x, ev.y_pred[worst])]).reshape(-1, 28, 28)
 
 
 def scored_files(data_dir, class_names, files):
@@ -137,7 +157,7 @@ def write_reports(ev, report_dir):
     names = ev.class_names
     plot_confusion(ev.confusion, names, report_dir / "confusion_matrix.png")
     plot_mistakes(ev.images[worst], [names[i] for i in ev.y_true[worst]], [names[i] for i in ev.y_pred[worst]],
-                  ev.probabilities[worst, ev.y_pred[worst]], report_dir / "misclassified.png")
+                  ev.probabilities[worst, ev.y_pred[worst]], report_dir / "misclassified.png", heat=ev.looked)
     plot_calibration(ev.probabilities, ev.y_true, ev.temperature, report_dir / "calibration.png")
     report = {
         "scored": ev.source, "accuracy": ev.accuracy, "count": int(len(ev.y_true)), "class_names": names,

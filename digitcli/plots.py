@@ -18,6 +18,7 @@ STYLE = {
 }
 TRAIN_COLOUR, VAL_COLOUR = "#1f77b4", "#d62728"
 TILE, GAP = 28, 4  # montage pixels: an image, and the space around it
+HEAT_ALPHA = 0.6  # a saliency map's share of the colour, over the image dimmed to the rest
 
 
 def save(fig, path):
@@ -75,23 +76,35 @@ def plot_confusion(matrix, class_names, path):
         save(fig, path)
 
 
-def plot_mistakes(images, true_names, predicted_names, confidences, path, columns=8):
-    """Grid of misclassified images, most confident mistakes first, labelled under each.
+def plot_mistakes(images, true_names, predicted_names, confidences, path, columns=8, heat=None):
+    """Grid of misclassified images, most confident mistakes first, labelled under each;
+    `heat` (one 0..1 map per image): where the model looked for its answer, in colour over each.
 
     One montage in one axes: much faster to draw than a subplot per image."""
     count = len(images)
     rows = max(1, -(-count // columns))
     canvas, (cell_w, cell_h) = montage(images, columns, label=16)
+    shown = canvas
+    if heat is not None and count:
+        glow, _ = montage(np.round(heat * 255).astype(np.uint8), columns, label=16, background=0)
+        glow = glow[..., None] / 255.0
+        tiles, _ = montage(np.ones_like(images), columns, label=16, background=0)
+        shown = np.clip(canvas[..., None] / 255.0 * (1 - HEAT_ALPHA)
+                        + HEAT_ALPHA * glow * plt.get_cmap("turbo")(glow[..., 0])[..., :3], 0, 1)
+        shown[tiles == 0] = 1.0  # the space between tiles stays white
     with plt.rc_context({**STYLE, "axes.grid": False}):
         fig, ax = plt.subplots(figsize=(1.5 * columns, 2.0 * rows + 0.5))
-        ax.imshow(canvas, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.imshow(shown, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         ax.axis("off")
         for k in range(count):
             r, c = divmod(k, columns)
             ax.text(c * cell_w + cell_w / 2 - 0.5, r * cell_h + GAP + TILE + 1, f"true {true_names[k]}\n"
                     f"pred {predicted_names[k]} {100 * confidences[k]:.0f}%", ha="center", va="top",
                     fontsize=8, color="#b00020")
-        ax.set_title(f"Worst mistakes ({count} shown, most confident first)" if count else "No mistakes")
+        title = f"Worst mistakes ({count} shown, most confident first)" if count else "No mistakes"
+        if heat is not None and count:
+            title += "\nin colour: where the model found its evidence for the wrong answer (see `digitcli explain`)"
+        ax.set_title(title)
         save(fig, path)
 
 
