@@ -1,5 +1,6 @@
-"""docs/serve_page.png and docs/serve_page_unknown.png: the drawing page with a traced MNIST
-test digit drawn on it, and with a smiley (which the model should call not a digit).
+"""docs/serve_page.png, docs/serve_page_unknown.png and docs/serve_page_inside.png: the drawing
+page with a traced MNIST test digit drawn on it, with a smiley (which the model should call not
+a digit), and the digit again with the look-inside view open.
 
     python bench/page_screenshot.py WEIGHTS.h5 [OUT_FOLDER]
 """
@@ -40,6 +41,12 @@ def main():
                 answer_after_last_stroke(page)
                 print(name, page.locator("#verdict").text_content())
                 page.screenshot(path=str(out / name))
+            page.set_viewport_size({"width": 820, "height": 1100})
+            page.click("#inside summary")
+            page.click("#clear")
+            draw_strokes(page, trace(digit), 9, (14, 10))
+            answer_after_last_stroke(page)
+            page.screenshot(path=str(out / "serve_page_inside.png"), full_page=True)
             browser.close()
     finally:
         server.stop()

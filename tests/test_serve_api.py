@@ -221,3 +221,42 @@ def test_batching_shares_model_calls_and_gives_the_same_answers(weights, mnist, 
         for i, answer in enumerate(answers):
             alone = unbatched.post("/predict?top_k=2", content=png(mnist["x_test"][i])).json()["predictions"][0]
             assert answer["class"] == alone["class"] and answer["confidence"] == pytest.approx(alone["confidence"], abs=1e-5)
+
+
+def test_explain_gives_the_answer_each_layer_and_where_it_looked(client, weights, mnist):
+    import base64
+
+    image = 255 - cv2.resize(mnist["x_test"][3], (140, 140))
+    response = client.post("/explain", content=png(image), headers={"Content-Type": "image/png"})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    expected = client.post("/predict?top_k=10", content=png(image), headers={"Content-Type": "image/png"}).json()
+    assert answer["prediction"]["class"] == expected["predictions"][0]["class"]
+    assert answer["prediction"]["top_k"] == expected["predictions"][0]["top_k"]
+    assert [layer["name"] for layer in answer["layers"]] == ["conv 1", "conv 2", "dense 1"]
+
+    def decoded(url):
+        assert url.startswith("data:image/png;base64,")
+        return cv2.imdecode(np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8), cv2.IMREAD_UNCHANGED)
+
+    conv1, conv2 = decoded(answer["layers"][0]["png"]), decoded(answer["layers"][1]["png"])
+    assert conv1.shape[:2] == (24, 16 * 24 + 15 * 3) and conv1.std() > 10  # 16 maps of 24x24 in a row, not blank
+    assert conv2.shape[:2] == (2 * 8 + 1, 16 * 8 + 15)  # 32 maps of 8x8, in rows of 16
+    heat = decoded(answer["looked"]["png"])
+    assert heat.shape == (28, 28, 4) and heat[..., 3].max() > 150 and answer["looked"]["method"] == "HiResCAM"
+    assert all(layer["about"].endswith(".") for layer in answer["layers"])
+
+
+@pytest.mark.parametrize("body, content_type, status, message", [
+    (png(np.full((40, 40), 255, np.uint8)), "image/png", 422, "no ink"),
+    (b"not an image", "image/png", 415, ""),
+])
+def test_explain_errors(client, body, content_type, status, message):
+    response = client.post("/explain", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == status and message in response.json()["error"]
+
+
+def test_explain_takes_one_image(client, mnist):
+    two = [("files", (f"{i}.png", png(mnist["x_test"][i]), "image/png")) for i in range(2)]
+    response = client.post("/explain", files=two)
+    assert response.status_code == 400 and "one image" in response.json()["error"]

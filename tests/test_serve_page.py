@@ -121,3 +121,24 @@ def test_not_a_digit_state_names_the_closest_class(browser, server):
     assert verdict.text_content() == "That does not look like a digit (closest: 4, 31.2%)"
     assert page.locator("#verdict b").text_content() == "4"  # the closest class, as the tests read answers
     page.close()
+
+
+def test_look_inside_shows_every_layer_soon_after_each_stroke(browser, server, mnist, tmp_path):
+    page = browser.new_page(viewport={"width": 900, "height": 1300})
+    page.goto(server.url + "/")
+    page.click("#inside summary")
+    latencies = []
+    for index in range(6):
+        page.click("#clear")
+        draw_strokes(page, trace(mnist["x_test"][index]), 10, (0, 0))
+        shown, ms = answer_after_last_stroke(page)
+        latencies.append(ms)
+        assert page.locator("#looked-class").text_content() == shown  # the view belongs to this answer
+        assert page.locator("#layers .layer h3").all_text_contents() == ["conv 1", "conv 2", "dense 1"]
+        sizes = page.evaluate("() => [...document.querySelectorAll('#layers img, .looked img')]"
+                              ".map((img) => [img.naturalWidth, img.complete])")
+        assert len(sizes) == 5 and all(width > 0 and complete for width, complete in sizes)
+        assert all(len(p) > 40 for p in page.locator("#layers .layer p").all_text_contents())
+    page.screenshot(path=str(tmp_path / "inside.png"), full_page=True)
+    page.close()
+    assert statistics.median(latencies) < LATENCY_MS and max(latencies) < 2 * LATENCY_MS, latencies

@@ -59,7 +59,7 @@ def test_openapi_document_is_served_and_names_every_route(app):
         doc = c.get("/openapi.json").json()
     paths = set(doc["paths"])
     for path in ("/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/{name}", "/v2/models/{name}/ready",
-                 "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer", "/predict"):
+                 "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer", "/predict", "/explain"):
         assert path in paths
 
 

@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from digitcli.predict import Prediction, ranked
-from digitcli.serve import guards, offload, v2
+from digitcli.serve import guards, inside, offload, v2
 from digitcli.serve.batching import DEFAULT_MS, Batcher
 from digitcli.serve.model import ModelHolder
 from digitcli.serve.uploads import ApiError, error_response, is_cheap, prepare, read_body
@@ -110,6 +110,7 @@ def create_app(weights, max_upload_mb=10, token=None, watch=True, batch_ms=DEFAU
     routes = [
         Route("/", page),
         Route("/predict", predict, methods=["POST"]),
+        Route("/explain", inside.explain, methods=["POST"]),
         Route("/openapi.json", openapi),
         Route("/v2", v2.server_metadata),
         Route("/v2/health/live", v2.live),
@@ -126,6 +127,7 @@ def create_app(weights, max_upload_mb=10, token=None, watch=True, batch_ms=DEFAU
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers={ApiError: api_error, HTTPException: http_error})
     app.state.model = holder
+    app.state.insides = inside.Insides()
     app.state.batcher = Batcher(holder, batch_ms) if batch_ms > 0 else None
     app.state.max_upload = int(max_upload_mb * 1024 * 1024)
     return app

@@ -8,6 +8,7 @@ const brush = document.getElementById("brush");
 const verdict = document.getElementById("verdict");
 const bars = document.getElementById("bars");
 const seen = document.getElementById("seen");
+const inside = document.getElementById("inside");  // the look-inside view (served page only)
 const SIZE = 280;          // CSS pixels
 const WHILE_DRAWING = 150; // ms between answers during a stroke
 const AFTER_STROKE = 10;   // ms from the end of a stroke to its request
@@ -36,6 +37,8 @@ function clear() {
   verdict.className = "verdict";
   verdict.textContent = "Draw a digit.";
   seen.removeAttribute("src");
+  document.getElementById("layers").replaceChildren();
+  for (const image of inside.querySelectorAll(".looked img")) image.removeAttribute("src");
   for (const fill of bars.querySelectorAll(".fill")) fill.style.width = "0";
   for (const p of bars.querySelectorAll(".p")) p.textContent = "";
 }
@@ -112,8 +115,9 @@ async function send(body, type, askedAt) {
   const headers = { "Content-Type": type || "application/octet-stream" };
   if (token) headers.Authorization = "Bearer " + token;
   let response;
+  const looking = inside.open;  // the look-inside view asks /explain: the answer and the layers
   try {
-    response = await fetch("/predict?top_k=100&input=1", { method: "POST", headers, body });
+    response = await fetch(looking ? "/explain" : "/predict?top_k=100&input=1", { method: "POST", headers, body });
   } catch (error) {
     return showError("The server cannot be reached.");
   }
@@ -123,8 +127,34 @@ async function send(body, type, askedAt) {
     sessionStorage.setItem("digitcli-token", token);
     return send(body, type, askedAt);
   }
-  const answer = await response.json().catch(() => ({ error: "unexpected answer " + response.status }));
+  let answer = await response.json().catch(() => ({ error: "unexpected answer " + response.status }));
+  if (looking && response.ok) {
+    showInside(answer);
+    answer = { model: answer.model, predictions: [{ ...answer.prediction, input_png: answer.input_png }] };
+  }
   shown(answer, response.ok, askedAt);
+}
+
+function showInside(answer) {  // where the model looked, and one picture per layer with its sentence
+  document.getElementById("looked-seen").src = answer.input_png;
+  document.getElementById("looked-heat").src = answer.looked.png;
+  document.getElementById("looked-class").textContent = answer.prediction.class;
+  document.getElementById("looked-method").textContent = answer.looked.method;
+  const layers = document.getElementById("layers");
+  if (layers.children.length !== answer.layers.length) {
+    layers.replaceChildren(...answer.layers.map(() => {
+      const section = Object.assign(document.createElement("section"), { className: "layer" });
+      section.append(document.createElement("h3"), document.createElement("p"), document.createElement("img"));
+      return section;
+    }));
+  }
+  answer.layers.forEach((layer, i) => {
+    const [title, about, image] = layers.children[i].children;
+    title.textContent = layer.name;
+    about.textContent = layer.about;
+    image.alt = layer.name + " activations";
+    image.src = layer.png;
+  });
 }
 
 function shown(answer, ok, askedAt) {
@@ -207,7 +237,9 @@ pad.addEventListener("drop", (event) => {
 });
 
 setUp();
-if (modelFile) {  // the folder from `digitcli convert --to web`: answer in the page, work offline
+inside.addEventListener("toggle", () => { if (inside.open) ask(); });
+if (modelFile) {
+  inside.hidden = true;  // the look inside needs the server's view of the network  // the folder from `digitcli convert --to web`: answer in the page, work offline
   const foot = document.querySelector(".foot");
   foot.replaceChildren("Runs in your browser (onnxruntime-web): nothing is sent anywhere · model ",
                        document.getElementById("model"));
