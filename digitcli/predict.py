@@ -86,7 +86,12 @@ def describe(prediction, class_names):
     """The sentence `predict` prints for one image."""
     p = prediction
     if p.unknown:
-        kind = "a digit" if is_digits(class_names) else "any of the classes"
-        return f"This does not look like {kind} (closest: {p.class_name}, {100 * p.confidence:.1f}%)."
+        return f"This {like_none(class_names, p.class_name, p.confidence)}."
     return (f"I think this digit is a {p.class_name} with {100 * p.confidence:.1f}% confidence."
             + "".join(f" Next: {name} ({100 * q:.1f}%)." for name, q in p.top_k[1:]))
+
+
+def like_none(class_names, closest, confidence):
+    """'does not look like a digit (closest: 4, 31.2%)': what is said of an image flagged unknown."""
+    kind = "a digit" if is_digits(class_names) else "any of the classes"
+    return f"does not look like {kind} (closest: {closest}, {100 * confidence:.1f}%)"

@@ -22,13 +22,14 @@ from digitcli.models import MODELS, build_model
 ROWS = {"cnn": 4, "linear": 1, "mlp": 2, "dense784": 1, "lstm": 1, "alexnet": 8}
 
 
-def weights_of(name, folder, seed=0):
+def weights_of(name, folder, seed=0, class_names=tuple("0123456789")):
     """NAME.h5 and its ONNX export for an untrained model `name` (random weights, seeded)."""
     import keras
 
     keras.utils.set_random_seed(seed)
     files = artifacts.ModelFiles(folder / f"{name}.h5")
-    artifacts.save_model_h5(build_model(name, 10), files.h5, {"model": name, "class_names": list("0123456789")})
+    artifacts.save_model_h5(build_model(name, len(class_names)), files.h5,
+                            {"model": name, "class_names": list(class_names), "unknown_below": 0.9})
     artifacts.export_onnx(files)
     return files.h5
 
@@ -208,3 +209,14 @@ def test_explain_errors_are_one_line(tmp_path):
     out = run_cli("explain", tmp_path / "none.png", "--weights", tmp_path / "model.h5")
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert out.stderr.strip().count("\n") == 0  # one line
+
+
+def test_a_model_of_other_classes_is_explained_in_its_own_terms(digits, tmp_path):
+    weights = weights_of("cnn", tmp_path, class_names=("circle", "cross", "star"))
+    classifier = Classifier(weights)
+    ex = explain_image(open_network(classifier), classifier, digits[0])
+    assert ex.gradients.shape == (3, 28, 28) and ex.probabilities.shape == (3,)
+    assert ex.unknown  # an untrained model is far from sure: below its (high) threshold
+    assert ex.verdict().startswith(f"does not look like any of the classes (closest: {ex.class_names[ex.answer]}, ")
+    picture.draw(ex, tmp_path / "x.png")
+    assert "star" in json.dumps(ex.as_json()["probabilities"])

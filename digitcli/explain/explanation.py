@@ -9,7 +9,7 @@ from digitcli.calibration import apply_temperature
 from digitcli.errors import DigitcliError
 from digitcli.explain import saliency
 from digitcli.explain.network import Network
-from digitcli.outliers import is_digits
+from digitcli.predict import like_none
 from digitcli.preprocess import to_model_input
 
 
@@ -38,14 +38,10 @@ class Explanation:
 
     def verdict(self):
         """"7 (99.9%), runner-up 3 (0.1%)", or "does not look like a digit (closest: 4, 31.2%), ..."."""
-        names, p = self.class_names, 100 * self.probabilities
+        names, p = self.class_names, self.probabilities
         a, b = self.answer, self.runner_up
-        if self.unknown:
-            kind = "a digit" if is_digits(names) else "any of the classes"
-            head = f"does not look like {kind} (closest: {names[a]}, {p[a]:.1f}%)"
-        else:
-            head = f"{names[a]} ({p[a]:.1f}%)"
-        return f"{head}, runner-up {names[b]} ({p[b]:.1f}%)"
+        head = like_none(names, names[a], p[a]) if self.unknown else f"{names[a]} ({100 * p[a]:.1f}%)"
+        return f"{head}, runner-up {names[b]} ({100 * p[b]:.1f}%)"
 
     def toward(self, other):
         """d (logit `other` - logit of the answer) / d pixel: where added ink would make it more an `other`."""

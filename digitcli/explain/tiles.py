@@ -4,14 +4,13 @@ import cv2
 import numpy as np
 
 
-def grid(maps, columns, gap=1, room=0):
-    """Tile (N, h, w) maps row by row into one float array, `gap` pixels apart with `room`
-    more under each row (for labels), NaN between the tiles: (canvas, (cell height, cell width))."""
+def grid(maps, columns, gap=1):
+    """Tile (N, h, w) maps row by row into one float array, `gap` pixels apart, NaN between
+    the tiles: (canvas, (cell height, cell width))."""
     n, h, w = maps.shape
     rows = -(-n // columns)
-    cell_h, cell_w = h + gap + room, w + gap
-    canvas = np.full((rows * cell_h - gap - room, columns * cell_w - gap), np.nan, np.float32)
-    canvas = np.pad(canvas, ((0, room), (0, 0)), constant_values=np.nan)
+    cell_h, cell_w = h + gap, w + gap
+    canvas = np.full((rows * cell_h - gap, columns * cell_w - gap), np.nan, np.float32)
     for k, image in enumerate(maps):
         r, c = divmod(k, columns)
         canvas[r * cell_h:r * cell_h + h, c * cell_w:c * cell_w + w] = image
