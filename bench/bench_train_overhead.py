@@ -1,7 +1,8 @@
 """Time `digitcli train` spends outside its epochs, against a baseline revision side by side.
 
-Each round runs the default command (12 epochs) from this tree and, with --baseline, from
-REV (a temporary worktree), alternating. Outside = wall time of the whole command minus the
+Each round runs the default command (12 epochs) from this tree, with an empty cache of
+generated images (a first run) and with the cache its earlier runs filled, and, with
+--baseline, from REV (a temporary worktree), alternating. Outside = wall time of the whole command minus the
 epochs' own seconds (from NAME.history.json); "first-epoch extra" is how much longer the
 first epoch took than the median of the others (tracing the model, and any wait for data),
 reported so that time moved into the first epoch is not hidden.
@@ -26,14 +27,15 @@ sys.path.insert(0, str(REPO / "bench"))
 from revisions import checked_out  # noqa: E402
 
 
-def one_run(tree, data_dir, epochs):
-    """Wall seconds of one training from `tree`, and its epochs' seconds."""
+def one_run(tree, data_dir, epochs, cache):
+    """Wall seconds of one training from `tree`, and its epochs' seconds; `cache`: the folder
+    of generated images kept between runs (`digitcli.cache`)."""
     with tempfile.TemporaryDirectory() as scratch:
         weights = Path(scratch, "m.h5")
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "digitcli", "train", "--data-dir", str(data_dir), "--weights",
                         str(weights), "--epochs", str(epochs)], check=True, capture_output=True,
-                       env={**os.environ, "PYTHONPATH": str(tree)}, cwd=scratch)
+                       env={**os.environ, "PYTHONPATH": str(tree), "DIGITCLI_CACHE": str(cache)}, cwd=scratch)
         wall = time.perf_counter() - start
         seconds = [h["seconds"] for h in json.loads(weights.with_suffix(".history.json").read_text())["history"]]
     rest = statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
@@ -50,12 +52,17 @@ def main():
     parser.add_argument("--out", default="bench-out")
     args = parser.parse_args()
     data_dir = Path(args.data_dir).resolve()
-    with checked_out(args.baseline) if args.baseline else contextlib.nullcontext() as baseline:
-        trees = {"this tree": REPO, **({f"baseline {args.baseline}": baseline} if args.baseline else {})}
+    with (checked_out(args.baseline) if args.baseline else contextlib.nullcontext()) as baseline, \
+            tempfile.TemporaryDirectory() as kept:
+        # this tree twice: with an empty cache (a first run), and with the one its first run filled
+        trees = {"this tree, first run": (REPO, None), "this tree, later runs": (REPO, kept),
+                 **({f"baseline {args.baseline}": (baseline, kept)} if args.baseline else {})}
         results = {label: [] for label in trees}
+        one_run(REPO, data_dir, 1, kept)  # fills the cache: the outliers depend on the images, not the epochs
         for _ in range(args.rounds):
-            for label, tree in trees.items():
-                results[label].append(one_run(tree, data_dir, args.epochs))
+            for label, (tree, cache) in trees.items():
+                with tempfile.TemporaryDirectory() as empty:
+                    results[label].append(one_run(tree, data_dir, args.epochs, cache or empty))
                 print(label, results[label][-1], flush=True)
     Path(args.out).mkdir(exist_ok=True)
     Path(args.out, "train_overhead.json").write_text(json.dumps(results, indent=2) + "\n")

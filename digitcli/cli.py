@@ -315,4 +315,13 @@ def models():
 
 
 def main():
-    cli(prog_name="digitcli")
+    """The console command. Once a command has loaded TensorFlow (train, convert) and finished,
+    the process ends at once: Python's own exit would spend 1.5-2 s in TensorFlow's teardown."""
+    try:
+        cli(prog_name="digitcli")
+    except SystemExit as done:
+        if "tensorflow" in sys.modules and (done.code is None or isinstance(done.code, int)):
+            from digitcli.backend import exit_now
+
+            exit_now(done.code or 0)
+        raise

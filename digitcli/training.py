@@ -67,8 +67,7 @@ def train(config, say=print, extra_callbacks=()):
     outlier_share = state.get("outlier_share", 0.0) if state else outliers.SHARE if mix_outliers else 0.0
     with Feeder(augment, config.seed, outlier_share) as feeder:
         loading = load_splits(config, files, feeder, say)
-        feeder.prepare(done)  # the first epoch's copy is made while TensorFlow starts
-        keras = import_keras()
+        keras = import_keras()  # while the worker reads the images
         train_set, val_set = (part.result() for part in loading)
         for name, part in (("train", train_set), ("validation", val_set)):
             if part.skipped:
@@ -77,12 +76,14 @@ def train(config, say=print, extra_callbacks=()):
             raise DigitcliError(f"cannot resume: {files.resume_state} was trained on other classes")
         mixed_in = outliers.REPEATS * outliers.outlier_count(len(train_set.y), outlier_share)
         printed = outliers.printed_count(len(train_set.y), train_set.class_names, outlier_share)
-        held_out = feeder.held_out_outliers(outliers.HELD_OUT, train_set.class_names)
         say(f"Data: {len(train_set.y)} training and {len(val_set.y)} validation images, "
             f"{len(train_set.class_names)} classes ({', '.join(train_set.class_names)})"
             + (f"; {mixed_in} generated outliers ({', '.join(outliers.kinds_for(train_set.class_names))}) "
                "mixed into each epoch" if mixed_in else "")
             + (f", and {printed} printed digits in the same fonts" if printed else ""))
+        feeder.make_outliers(len(train_set.y), train_set.class_names)
+        feeder.prepare(done)  # the first epoch's copy, while the model is built and traced
+        held_out = feeder.held_out_outliers(outliers.HELD_OUT, train_set.class_names)
 
         keras.utils.set_random_seed(config.seed)
         make_deterministic(keras)
@@ -116,16 +117,18 @@ def train(config, say=print, extra_callbacks=()):
                   validation_batch_size=config.batch_size, shuffle=False, verbose=0,
                   callbacks=[progress, saver, *extra_callbacks])
         held_out = held_out.result()
+        plotted = feeder.run(plot_history, files, history)  # matplotlib in the worker, beside what follows
 
-    best = max(history, key=lambda h: h["val_accuracy"])
-    best_model, _ = artifacts.load_keras_model(files.h5)  # the best epoch's, once, for calibration and export
-    calibrate(best_model, files, val_set, held_out, say)
-    onnx_error = None
-    try:
-        artifacts.export_onnx(files, best_model)
-    except Exception as exc:  # the .h5 is what matters; predict can rebuild the export
-        onnx_error = f"{exc.__class__.__name__}: {exc}"
-    plot_history(files, history)
+        best = max(history, key=lambda h: h["val_accuracy"])
+        # the best epoch's network, for calibration and export: the one in memory when it is the last
+        best_model = model if best is history[-1] else artifacts.load_keras_model(files.h5)[0]
+        calibrate(best_model, files, val_set, held_out, say)
+        onnx_error = None
+        try:
+            artifacts.export_onnx(files, best_model)
+        except Exception as exc:  # the .h5 is what matters; predict can rebuild the export
+            onnx_error = f"{exc.__class__.__name__}: {exc}"
+        plotted.result()
     return TrainResult(files, history, best["epoch"], best["val_accuracy"], device,
                        train_set.skipped + val_set.skipped, onnx_error)
 
@@ -163,14 +166,15 @@ def calibrate(model, files, val_set, held_out, say):
     from digitcli.calibration import (apply_temperature, expected_calibration_error, fit_temperature,
                                       fit_unknown_threshold)
 
-    probabilities = np.asarray(model.predict(to_model_input(val_set.x), batch_size=1000, verbose=0), np.float32)
+    both = np.asarray(model.predict(to_model_input(np.concatenate([val_set.x, held_out])), batch_size=1000,
+                                    verbose=0), np.float32)  # one call: each traces the model anew
+    probabilities, outlier_probabilities = both[:len(val_set.x)], both[len(val_set.x):]
     temperature = fit_temperature(probabilities, val_set.y)
     calibrated = apply_temperature(probabilities, temperature)
     before = expected_calibration_error(probabilities, val_set.y)
     after = expected_calibration_error(calibrated, val_set.y)
     threshold = fit_unknown_threshold(calibrated)
-    outlier_confidence = apply_temperature(
-        np.asarray(model.predict(to_model_input(held_out), batch_size=1000, verbose=0), np.float32), temperature).max(1)
+    outlier_confidence = apply_temperature(outlier_probabilities, temperature).max(1)
     artifacts.update_h5_meta(files.h5, temperature=temperature, unknown_below=threshold)
     say(f"Calibration: temperature {temperature:.3f} fitted on the validation set; expected calibration "
         f"error {100 * before:.2f} -> {100 * after:.2f} points")
@@ -235,9 +239,13 @@ def epoch_batches(keras, feeder, first, epochs, batch_size, image_shape, classes
     def model_input(x, y):  # as to_model_input does
         return tf.cast(x, tf.float32)[..., None] / 255.0, y
 
+    # No autotuning (nothing here is tuned): its thread sleeps up to a minute between rounds,
+    # and fit's end waited for it to wake up, 9-37 s in 1 run of 3 (seen with gdb).
+    options = tf.data.Options()
+    options.autotune.enabled = False
     return (tf.data.Dataset.range(first, epochs).map(epoch_tensors)
             .flat_map(lambda x, y: tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size))
-            .map(model_input).prefetch(4))
+            .map(model_input).prefetch(4).with_options(options))
 
 
 def one_hot(labels, classes):

@@ -18,6 +18,13 @@ from browser import browser  # noqa: E402,F401  (the fixture: Playwright's Chrom
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def generated_images_cache(tmp_path_factory):
+    """The generated outliers `train` keeps between runs go to a folder of this test session,
+    not to the user's cache (the CLI's subprocesses inherit it)."""
+    os.environ["DIGITCLI_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
 def run_cli(*args, env=None, timeout=300, **kwargs):
     """Run the installed `digitcli` in a subprocess; returns CompletedProcess (text)."""
     return subprocess.run([sys.executable, "-m", "digitcli", *map(str, args)], capture_output=True, text=True,
