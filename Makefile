@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # Tests and benchmarks find MNIST themselves: MNIST_NPZ if set, else ../shared/data/mnist.npz,
 # else Keras's cache ~/.keras/datasets/mnist.npz, else Keras's download.
 
-.PHONY: install system-packages test bench bench-models bench-serve bench-hostile bench-train-overhead clean
+.PHONY: install system-packages test bench bench-models bench-serve bench-hostile bench-train-overhead bench-explain clean
 
 NPM_PROJECTS := examples/node digitcli/convert/web
 install: $(VENV)/.installed system-packages $(NPM_PROJECTS:%=%/node_modules/.package-lock.json)
@@ -50,6 +50,9 @@ bench-serve: install
 
 bench-hostile: install
 	$(PY) bench/bench_hostile.py --out bench-out --baseline $${BASELINE:-HEAD}
+
+bench-explain: install
+	$(PY) bench/bench_explain.py $${WEIGHTS:-mnist_neuronet.h5}
 
 bench-train-overhead: install
 	$(PY) bench/bench_train_overhead.py --out bench-out --data-dir bench-out/data --baseline $${BASELINE:-HEAD}

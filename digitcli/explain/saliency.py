@@ -12,7 +12,7 @@ TensorFlow's own gradients).
   2017) without its averaging: per cell of the last convolution, activation x gradient of
   the class's logit summed over channels. Grad-CAM's per-channel mean gradient assumes a
   global-average-pooled head; behind a flatten and dense layers, as here, it came out
-  negative almost everywhere (measured: 3-30% of cells positive on MNIST test digits).
+  mostly negative (measured: 3-67% of cells positive, median 13%, on 8 MNIST test digits).
   Sum over channels of activation x gradient is the derivative along the cell's own
   activations: one run per cell.
 """
