@@ -223,6 +223,33 @@ def low_resolution(digits, labels, rng):
     return images, labels
 
 
+def canvas_brushes(digits, labels, rng):
+    """What the drawing page gets: traced digits 80-240 pixels tall anywhere on its 280x280
+    canvas, with round brushes of every width its slider offers (2-45 pixels, at most 30% of
+    the digit's height: a small digit with a fat marker)."""
+    traced, images = faithful_traces(digits, labels), []
+    for strokes, _ in traced:
+        height = rng.uniform(80, 240)
+        scale = height / 20
+        left, top = rng.uniform(-4 * scale, CANVAS - 24 * scale), rng.uniform(-4 * scale, CANVAS - 24 * scale)
+        width = min(rng.uniform(2, 45), 0.3 * height)
+        images.append(on_paper(draw_strokes(strokes, width, scale=scale, offset=(left, top))))
+    return images, np.array([label for _, label in traced])
+
+
+def other_writers(digits, labels, rng):
+    """Digits of 43 other writers (UCI's optical recognition set, scikit-learn's `load_digits`:
+    8x8, 17 grey levels, the digit filling the frame), with a 2-pixel margin of paper and
+    enlarged 4x (48x48) as an app would send a low-resolution scan; `digits` and `labels` are
+    ignored (the set has its own, 1,797)."""
+    from sklearn.datasets import load_digits
+
+    scans = load_digits()
+    images = [255 - cv2.resize(np.pad(np.uint8(np.round(image * 255 / 16)), 2), (48, 48), interpolation=cv2.INTER_CUBIC)
+              for image in scans.images]
+    return images, scans.target
+
+
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"  # fonts every install of matplotlib ships
 FONTS = {  # serif and sans, regular, bold and italic; "1" with a foot (serifs) and without (cmss10)
     "DejaVu Sans": "DejaVuSans.ttf", "DejaVu Sans Bold": "DejaVuSans-Bold.ttf",
@@ -290,10 +317,13 @@ SETS = {
     "dark on light": dark_on_light, "light on dark": light_on_dark, "photographed": photographed,
     "low resolution": low_resolution, "printed": printed,
     "ruled notebook": notebook(squared=False), "squared notebook": notebook(squared=True),
+    "canvas brushes": canvas_brushes, "other writers 8x8": other_writers,
 }
 
 
-TRACED_SETS = ("pen widths", "canvas placement", "transparent", "photographed", "ruled notebook", "squared notebook")
+TRACED_SETS = ("pen widths", "canvas placement", "transparent", "photographed", "ruled notebook", "squared notebook",
+               "canvas brushes")
+OWN_DIGITS = ("printed", "other writers 8x8")  # sets with digits of their own, not MNIST's
 
 
 def make_set(name, digits, labels, seed=0):
@@ -302,8 +332,9 @@ def make_set(name, digits, labels, seed=0):
 
 
 def sources(name, digits):
-    """The index in `digits` of the digit behind each image of set `name` (None for printed)."""
-    if name == "printed":
+    """The index in `digits` of the digit behind each image of set `name` (None for the sets
+    with digits of their own)."""
+    if name in OWN_DIGITS:
         return None
     if name in TRACED_SETS:
         return np.array([i for i, _ in traced(digits)])

@@ -141,3 +141,20 @@ def test_dark_ink_is_found_under_a_deep_shadow(mnist):
     shaded = (clean * cv2.GaussianBlur(light, (0, 0), 10)).astype(np.uint8)
     similarity = np.corrcoef(to_mnist(shaded).ravel(), to_mnist(clean).ravel())[0, 1]
     assert similarity > 0.9
+
+
+def test_canvas_brushes_span_the_pages_brush_widths(few):
+    digits, labels = few
+    images, made = stress.canvas_brushes(digits, labels, np.random.default_rng(0))
+    assert len(images) == len(made) and all(image.shape == (280, 280) for image in images)
+    widths = [stroke_width(ink_mask(image)) for image in images]
+    assert min(widths) < 10 and max(widths) > 25  # from a fine pen to a marker, on the page's canvas
+    assert stress.sources("canvas brushes", digits) is not None
+
+
+def test_other_writers_are_low_resolution_digits_of_their_own(few):
+    images, made = stress.make_set("other writers 8x8", *few)
+    assert len(images) == len(made) == 1797 and set(made) == set(range(10))
+    assert images[0].shape == (48, 48) and np.median(images[0]) > 200  # dark ink on light, enlarged 4x
+    assert all(to_mnist(image).max() == 255 for image in images[:20])
+    assert stress.sources("other writers 8x8", few[0]) is None

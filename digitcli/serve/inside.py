@@ -34,7 +34,8 @@ async def explain(request):
     if inputs.failures:
         raise ApiError(*inputs.failures[0])
     holder = request.app.state.model
-    content = await offload.run(look_inside, holder.classifier, request.app.state.insides, inputs.images[0])
+    content = await offload.run(look_inside, holder.classifier, request.app.state.insides, inputs.images[0],
+                                inputs.names[0])
     return JSONResponse({"model": holder.name, **content})
 
 
@@ -54,8 +55,8 @@ class Insides:
         return self.network
 
 
-def look_inside(classifier, insides, image):
-    """The /explain answer for one MNIST-form image."""
+def look_inside(classifier, insides, image, name):
+    """The /explain answer for one MNIST-form image, uploaded as `name`."""
     network = insides.of(classifier)
     x = to_model_input(image[None])
     logits, activations = network.run(x)
@@ -63,7 +64,7 @@ def look_inside(classifier, insides, image):
     answer = int(probabilities[0].argmax())
     maps = activations[network.last_conv.name][0] if network.last_conv else None
     heat = where_it_looked(network, x[0], answer, maps)
-    prediction = ranked(probabilities, classifier.class_names, ["body"], len(classifier.class_names),
+    prediction = ranked(probabilities, classifier.class_names, [name], len(classifier.class_names),
                         classifier.unknown(probabilities))[0]
     return {
         "prediction": prediction.as_json("filename"),

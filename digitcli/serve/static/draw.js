@@ -238,8 +238,8 @@ pad.addEventListener("drop", (event) => {
 
 setUp();
 inside.addEventListener("toggle", () => { if (inside.open) ask(); });
-if (modelFile) {
-  inside.hidden = true;  // the look inside needs the server's view of the network  // the folder from `digitcli convert --to web`: answer in the page, work offline
+if (modelFile) {  // the folder from `digitcli convert --to web`: answer in the page, work offline
+  inside.hidden = true;  // the look inside needs the server's view of the network
   const foot = document.querySelector(".foot");
   foot.replaceChildren("Runs in your browser (onnxruntime-web): nothing is sent anywhere · model ",
                        document.getElementById("model"));
