@@ -40,6 +40,7 @@ def cli():
       digitcli train               # the CNN, 12 epochs -> mnist_neuronet.h5
       digitcli predict 71.png      # class and confidence
       digitcli evaluate            # accuracy, confusion matrix, pictures in reports/
+      digitcli explain 71.png      # inside the network: every layer, and where it looked
     """
 
 
