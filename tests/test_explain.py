@@ -203,6 +203,9 @@ def test_explain_command_writes_a_picture_and_numbers(trained, digits, tmp_path)
                 else f"{numbers['class']} (")
         assert f"{path}: {said}" in out.stdout and f"-> {tmp_path / 'out' / f'digit{i}.explain.png'}" in out.stdout
     assert not (tmp_path / "out" / "blank.explain.png").exists()
+    again = run_cli("explain", tmp_path, "--weights", weights, "--out", tmp_path / "out")  # the folder, outputs in it
+    assert again.returncode == 1 and again.stdout.count(" -> ") == 2  # the two digits; the pictures are not inputs
+    assert not list((tmp_path / "out").glob("*.explain.explain.png"))
 
 
 def test_explain_errors_are_one_line(tmp_path):

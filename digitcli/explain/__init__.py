@@ -9,6 +9,7 @@
 from pathlib import Path
 
 SHOWN_SIDE = 512  # the image as given is shown reduced to this many pixels on its longer side
+SUFFIX = ".explain"  # STEM.explain.png and STEM.explain.json
 
 
 def explain_paths(paths, weights, out_dir, with_json=False):
@@ -22,7 +23,9 @@ def explain_paths(paths, weights, out_dir, with_json=False):
     from digitcli.predict import Prediction, expand_paths
     from digitcli.preprocess import NoInkError, at_most, to_gray, to_mnist
 
-    items = expand_paths(paths)
+    given = {str(p) for p in paths}  # found in a folder, earlier pictures of this command are not inputs
+    items = [item for item in expand_paths(paths)
+             if isinstance(item, Prediction) or item in given or not item.endswith(SUFFIX + ".png")]
     classifier = open_classifier(weights)
     network = open_network(classifier)
     out_dir = Path(out_dir)
@@ -40,10 +43,10 @@ def explain_paths(paths, weights, out_dir, with_json=False):
             continue
         ex = explain_image(network, classifier, seen, to_gray(at_most(image, SHOWN_SIDE)), item)
         stem = unique_stem(Path(item).stem, taken)
-        written = [out_dir / f"{stem}.explain.png"]
+        written = [out_dir / f"{stem}{SUFFIX}.png"]
         draw(ex, written[0])
         if with_json:
-            written.append(out_dir / f"{stem}.explain.json")
+            written.append(out_dir / f"{stem}{SUFFIX}.json")
             write_json(written[1], ex.as_json())
         yield item, ex, written, None
 
