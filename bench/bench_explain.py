@@ -78,31 +78,21 @@ def served(weights, body, requests):
 
 def on_the_page(weights, digits):
     """Milliseconds from each stroke's end to its answer on the page: (closed, open) lists."""
-    from playwright.sync_api import sync_playwright
-
-    from browser import CHROMIUM, CHROMIUM_ARGS, answer_after_last_stroke, draw_strokes
+    from browser import answer_after_last_stroke, draw_strokes, served_page
     from data_tools.strokes import trace
 
-    server = Server(weights)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 900, "height": 1300})
-            page.goto(server.url + "/")
-            times = []
-            for looking in (False, True):
-                if looking:
-                    page.click("#inside summary")
-                taken = []
-                for digit in digits:
-                    page.click("#clear")
-                    draw_strokes(page, trace(digit), 10, (0, 0))
-                    taken.append(answer_after_last_stroke(page)[1])
-                times.append(taken)
-            browser.close()
-        return times
-    finally:
-        server.stop()
+    times = []
+    with served_page(weights, {"width": 900, "height": 1300}) as page:
+        for looking in (False, True):
+            if looking:
+                page.click("#inside summary")
+            taken = []
+            for digit in digits:
+                page.click("#clear")
+                draw_strokes(page, trace(digit), 10, (0, 0))
+                taken.append(answer_after_last_stroke(page)[1])
+            times.append(taken)
+    return times
 
 
 def main():

@@ -14,42 +14,31 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from browser import CHROMIUM, CHROMIUM_ARGS, answer_after_last_stroke, draw_strokes, set_brush  # noqa: E402
+from browser import answer_after_last_stroke, draw_strokes, served_page, set_brush  # noqa: E402
 from data_tools.outliers import smiley  # noqa: E402
 from data_tools.sources import locate_mnist_npz  # noqa: E402
 from data_tools.strokes import trace  # noqa: E402
-from servers import Server  # noqa: E402
 
 
 def main():
     weights, out = Path(sys.argv[1]), Path(sys.argv[2] if len(sys.argv) > 2 else REPO / "docs")
     with np.load(locate_mnist_npz(REPO)) as data:
         digit = data["x_test"][np.flatnonzero(data["y_test"] == 4)[3]]
-    from playwright.sync_api import sync_playwright
-
-    server = Server(weights)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 820, "height": 560})
-            page.goto(server.url + "/")
-            for strokes, name in ((trace(digit), "serve_page.png"),
-                                  (smiley(np.random.default_rng(0)), "serve_page_unknown.png")):
-                page.click("#clear")
-                set_brush(page, 16)
-                draw_strokes(page, strokes, 9, (14, 10))
-                answer_after_last_stroke(page)
-                print(name, page.locator("#verdict").text_content())
-                page.screenshot(path=str(out / name))
-            page.set_viewport_size({"width": 820, "height": 1100})
-            page.click("#inside summary")
+    with served_page(weights, {"width": 820, "height": 560}) as page:
+        for strokes, name in ((trace(digit), "serve_page.png"),
+                              (smiley(np.random.default_rng(0)), "serve_page_unknown.png")):
             page.click("#clear")
-            draw_strokes(page, trace(digit), 9, (14, 10))
+            set_brush(page, 16)
+            draw_strokes(page, strokes, 9, (14, 10))
             answer_after_last_stroke(page)
-            page.screenshot(path=str(out / "serve_page_inside.png"), full_page=True)
-            browser.close()
-    finally:
-        server.stop()
+            print(name, page.locator("#verdict").text_content())
+            page.screenshot(path=str(out / name))
+        page.set_viewport_size({"width": 820, "height": 1100})
+        page.click("#inside summary")
+        page.click("#clear")
+        draw_strokes(page, trace(digit), 9, (14, 10))
+        answer_after_last_stroke(page)
+        page.screenshot(path=str(out / "serve_page_inside.png"), full_page=True)
 
 
 if __name__ == "__main__":

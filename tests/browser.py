@@ -1,6 +1,7 @@
 """Playwright driving Debian's Chromium, and pointer strokes on the drawing page's canvas:
 shared by the tests of the served page and of the web folder."""
 
+import contextlib
 import os
 import shutil
 
@@ -25,6 +26,26 @@ def browser():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@contextlib.contextmanager
+def served_page(weights, viewport):
+    """The drawing page of a `digitcli serve` of `weights`, open in Chromium: for the scripts in
+    bench/ (the tests use the `browser` fixture and their own server)."""
+    from playwright.sync_api import sync_playwright
+
+    from servers import Server
+
+    server = Server(weights)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport=viewport)
+            page.goto(server.url + "/")
+            yield page
+            browser.close()
+    finally:
+        server.stop()
 
 
 def canvas_origin(page):
