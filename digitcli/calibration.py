@@ -17,14 +17,22 @@ TINY = 1e-30  # float32 softmax outputs can underflow to 0; log needs a floor
 FLAGGED_CLASS_IMAGES = 0.005  # the share of validation images the unknown threshold may flag
 
 
+def softmax(logits):
+    """Row by row, shifted by each row's maximum so that exp cannot overflow."""
+    scaled = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return scaled / scaled.sum(axis=1, keepdims=True)
+
+
 def apply_temperature(probabilities, temperature):
     """Softmax(log p / T), row by row: the same ranking, other confidences."""
     if temperature == 1.0:
         return probabilities
-    logits = np.log(np.maximum(probabilities, TINY)) / temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    scaled = np.exp(logits)
-    return (scaled / scaled.sum(axis=1, keepdims=True)).astype(np.float32)
+    return softmax(np.log(np.maximum(probabilities, TINY)) / temperature).astype(np.float32)
+
+
+def calibrated_from_logits(logits, temperature):
+    """What `apply_temperature` gives for the network's own softmax of `logits`."""
+    return apply_temperature(softmax(logits), temperature)
 
 
 def nll(probabilities, labels, temperature):

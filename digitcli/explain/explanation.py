@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitcli.calibration import apply_temperature
+from digitcli.calibration import calibrated_from_logits
 from digitcli.errors import DigitcliError
 from digitcli.explain import saliency
 from digitcli.explain.network import Network
@@ -94,7 +94,7 @@ def explain_image(network, classifier, image, given=None, path=""):
     """An Explanation of one MNIST-form (28, 28) uint8 image."""
     x = to_model_input(image[None])
     logits, activations = network.run(x)
-    probabilities = apply_temperature(softmax(logits), classifier.temperature)
+    probabilities = calibrated_from_logits(logits, classifier.temperature)
     gradients = saliency.input_gradients(network, x[0])
     answer = int(probabilities[0].argmax())
     cam = None
@@ -105,8 +105,3 @@ def explain_image(network, classifier, image, given=None, path=""):
                        bool(classifier.unknown(probabilities)[0]), network.layers,
                        {name: out[0] for name, out in activations.items()}, gradients, cam,
                        network.first_weights, network.first_kind)
-
-
-def softmax(logits):
-    z = np.exp(logits - logits.max(1, keepdims=True))
-    return z / z.sum(1, keepdims=True)

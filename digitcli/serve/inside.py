@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 from starlette.responses import JSONResponse
 
-from digitcli.calibration import apply_temperature
+from digitcli.calibration import calibrated_from_logits
 from digitcli.errors import DigitcliError
-from digitcli.explain.explanation import open_network, softmax
+from digitcli.explain.explanation import open_network
 from digitcli.explain.saliency import where_it_looked
 from digitcli.explain.tiles import coloured, grid, opencv_colours
 from digitcli.predict import ranked
@@ -60,7 +60,7 @@ def look_inside(classifier, insides, image, name):
     network = insides.of(classifier)
     x = to_model_input(image[None])
     logits, activations = network.run(x)
-    probabilities = apply_temperature(softmax(logits), classifier.temperature)
+    probabilities = calibrated_from_logits(logits, classifier.temperature)
     answer = int(probabilities[0].argmax())
     maps = activations[network.last_conv.name][0] if network.last_conv else None
     heat = where_it_looked(network, x[0], answer, maps)
