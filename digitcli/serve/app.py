@@ -1,13 +1,11 @@
 """The application: a list of routes over plain functions (see `create_app`)."""
 
 import asyncio
-import base64
 import contextlib
 import json
 import os
 from pathlib import Path
 
-import cv2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -69,8 +67,7 @@ def answer(model_name, classifier, inputs, probabilities, top_k, with_input):
         prediction, image = next(found)
         answers.append(prediction.as_json("filename"))
         if with_input:
-            answers[-1]["input_png"] = "data:image/png;base64," + base64.b64encode(
-                cv2.imencode(".png", image)[1]).decode()
+            answers[-1]["input_png"] = inside.png(image)
     content = {"model": model_name, "predictions": answers}
     if len(inputs.failures) == len(inputs.names):  # nothing could be predicted: the first failure's status
         status, message = inputs.failures[0]
