@@ -19,27 +19,17 @@ sys.path.insert(0, str(REPO))
 from data_tools import outliers, stress  # noqa: E402
 from data_tools.sources import locate_mnist_npz  # noqa: E402
 from digitcli.inference import open_classifier  # noqa: E402
-from digitcli.outliers import is_thin  # noqa: E402
-from digitcli.preprocess import NoInkError, to_mnist  # noqa: E402
+from digitcli import outliers as generated  # noqa: E402  (the generated ones: data_tools.outliers holds the held-apart sets)
 
 SHOWN = 12
 
 
 def in_mnist_form(images, drop_thin=False):
-    """to_mnist of each image; how many had no ink (answered "no ink", never predicted) and,
-    with `drop_thin`, how many became a thin upright bar (a 1 to anyone: a crop of a pole)."""
-    out, blank, thin = [], 0, 0
-    for image in images:
-        try:
-            digit = to_mnist(image)
-        except NoInkError:
-            blank += 1
-            continue
-        if drop_thin and is_thin(digit):
-            thin += 1
-        else:
-            out.append(digit)
-    return np.array(out, np.uint8).reshape(-1, 28, 28), {"no ink": blank, "thin bar (a 1)": thin}
+    """to_mnist of each image (`digitcli.outliers.in_mnist_form`); how many had no ink (answered
+    "no ink", never predicted) and, with `drop_thin`, how many became a thin upright bar (a 1 to
+    anyone: a crop of a pole)."""
+    dropped = {"no ink": 0, "thin bar (a 1)": 0}
+    return generated.in_mnist_form(images, drop_thin, dropped), dropped
 
 
 def score(classifier, images):

@@ -249,16 +249,21 @@ def make_outliers(count, class_names, seed=0):
     return images[rng.permutation(len(images))[:count]]
 
 
-def in_mnist_form(images):
+def in_mnist_form(images, drop_thin=True, dropped=None):
     """to_mnist of each image; dropped: images without ink (a texture can come out blank)
-    and thin upright ones, which are what a 1 is."""
+    and, with `drop_thin`, thin upright ones, which are what a 1 is. `dropped`, a dict with
+    keys "no ink" and "thin bar (a 1)", counts them."""
+    dropped = {"no ink": 0, "thin bar (a 1)": 0} if dropped is None else dropped
     out = []
     for image in images:
         try:
             digit = to_mnist(image)
         except NoInkError:
+            dropped["no ink"] += 1
             continue
-        if not is_thin(digit):
+        if drop_thin and is_thin(digit):
+            dropped["thin bar (a 1)"] += 1
+        else:
             out.append(digit)
     return np.array(out, np.uint8).reshape(-1, 28, 28)
 
