@@ -71,6 +71,8 @@ def without_ruling(ink):
     small = cv2.resize(ink, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else ink
     mask = (small > RULING_LEVEL).astype(np.uint8) * 255
     span = int(RULING_SPAN * min(small.shape))
+    if not may_hold_line(mask, span):
+        return ink
     found = cv2.HoughLinesP(mask, 1, np.pi / 360, threshold=span // 2, minLineLength=span,
                             maxLineGap=max(2, span // 27))
     if found is None:
@@ -88,6 +90,20 @@ def without_ruling(ink):
     if cleaned.max() < MIN_CONTRAST:
         return ink
     return cleaned / cleaned.max()
+
+
+def may_hold_line(mask, span):
+    """False when no line of `span` pixels within RULING_TILT of horizontal or vertical can be
+    in `mask`: such a line spans at least span x cos(RULING_TILT) columns (or rows) of ink. The
+    line search costs milliseconds; a digit drawn on a blank canvas skips it."""
+    least = span * np.cos(np.radians(RULING_TILT)) - 1
+    return any(extent(mask.any(axis)) >= least for axis in (0, 1))
+
+
+def extent(occupied):
+    """Pixels from the first True of a row (or column) flag vector to its last, both included."""
+    where = np.flatnonzero(occupied)
+    return where[-1] - where[0] + 1 if len(where) else 0
 
 
 def is_blank(images):

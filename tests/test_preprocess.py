@@ -139,3 +139,19 @@ def test_notebook_lines_are_dropped_and_the_digit_kept(mnist, margin_x):
     finally:
         preprocess.without_ruling = kept
     assert (unfiltered & on_plain).sum() / (unfiltered | on_plain).sum() < overlap - 0.1
+
+
+@pytest.mark.parametrize("angle", [0, 9, 81, 90])  # horizontal, vertical, and near the tilt a photo may have
+def test_the_line_search_is_skipped_only_where_no_line_can_be(angle):
+    from digitcli.preprocess import RULING_SPAN, may_hold_line
+
+    mask = np.zeros((256, 256), np.uint8)
+    span = int(RULING_SPAN * 256)
+    direction = np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))])
+    start = np.array([128, 128]) - direction * span / 2
+    cv2.line(mask, tuple(map(int, start.round())), tuple(map(int, (start + direction * span).round())), 255, 1)
+    assert may_hold_line(mask, span)
+    shorter = np.zeros_like(mask)
+    cv2.line(shorter, tuple(map(int, start.round())), tuple(map(int, (start + direction * span * 0.85).round())), 255, 3)
+    assert not may_hold_line(shorter, span)
+    assert not may_hold_line(np.zeros_like(mask), span)
