@@ -15,6 +15,13 @@ from servers import Server
 LATENCY_MS = 100
 
 
+def assert_soon(latencies):
+    """Answers after a stroke's end: the median under LATENCY_MS, and at most one in ten later."""
+    late = [round(ms) for ms in latencies if ms >= LATENCY_MS]
+    assert statistics.median(latencies) < LATENCY_MS and len(late) <= len(latencies) // 10, \
+        f"answer {statistics.median(latencies):.0f} ms (median) after the stroke; later than {LATENCY_MS} ms: {late}"
+
+
 @pytest.fixture(scope="module")
 def server(trained):
     s = Server(trained[1])
@@ -43,8 +50,7 @@ def test_traced_mnist_digits_at_several_brush_widths(browser, server, mnist, tmp
     page.close()
     accuracy = sum(results) / len(results)
     assert accuracy >= 0.75, f"{sum(results)} of {len(results)} traced digits recognised"
-    assert statistics.median(latencies) < LATENCY_MS and sorted(latencies)[int(0.9 * len(latencies))] < LATENCY_MS, \
-        f"answer {statistics.median(latencies):.0f} ms (median), {max(latencies):.0f} ms (max) after the stroke"
+    assert_soon(latencies)
 
 
 def test_simple_strokes_thin_and_thick_small_and_large(browser, server):
@@ -128,7 +134,7 @@ def test_look_inside_shows_every_layer_soon_after_each_stroke(browser, server, m
     page.goto(server.url + "/")
     page.click("#inside summary")
     latencies = []
-    for index in range(6):
+    for index in range(10):
         page.click("#clear")
         draw_strokes(page, trace(mnist["x_test"][index]), 10, (0, 0))
         shown, ms = answer_after_last_stroke(page)
@@ -141,4 +147,4 @@ def test_look_inside_shows_every_layer_soon_after_each_stroke(browser, server, m
         assert all(len(p) > 40 for p in page.locator("#layers .layer p").all_text_contents())
     page.screenshot(path=str(tmp_path / "inside.png"), full_page=True)
     page.close()
-    assert statistics.median(latencies) < LATENCY_MS and max(latencies) < 2 * LATENCY_MS, latencies
+    assert_soon(latencies)
