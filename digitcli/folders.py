@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
+from digitcli.cache import kept_reads
 from digitcli.errors import DigitcliError
 from digitcli.images import ImageReadError, find_images, read_image
 from digitcli.preprocess import SIZE, NoInkError, dark_frames, is_blank, mnist_sized, to_mnist
 
 CHUNK = 256
+KEEP_FROM = 1000  # folders of at least this many images are kept in MNIST form between runs (digitcli.cache)
 
 
 @dataclass
@@ -60,7 +62,7 @@ def load_labelled(root, class_names=None, progress=None):
 
 def load_listed(names, paths, labels, progress=None, origin="the data folder"):
     """Load the listed images in MNIST form, skipping (and recording) the unusable ones."""
-    x, failures = load_images(paths, progress)
+    x, failures = load_images(paths, progress) if len(paths) < KEEP_FROM else kept_reads(load_images, paths, progress)
     keep = np.array([i not in failures for i in range(len(paths))], bool)
     skipped = [(paths[i], failures[i]) for i in sorted(failures)]
     if not keep.any():
