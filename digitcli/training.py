@@ -3,8 +3,10 @@
 import json
 import sys
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -67,23 +69,25 @@ def train(config, say=print, extra_callbacks=()):
     outlier_share = state.get("outlier_share", 0.0) if state else outliers.SHARE if mix_outliers else 0.0
     with Feeder(augment, config.seed, outlier_share) as feeder:
         loading = load_splits(config, files, feeder, say)
-        keras = import_keras()  # while the worker reads the images
-        train_set, val_set = (part.result() for part in loading)
+        if state and state["class_names"] != loading.class_names:
+            raise DigitcliError(f"cannot resume: {files.resume_state} was trained on other classes")
+        # the outliers and the first epoch's copy are under way before TensorFlow's import:
+        # when the cache holds the images and outliers, the copy is ready about when TensorFlow is
+        feeder.make_outliers(loading.listed, loading.class_names)
+        feeder.prepare(done)
+        held_out = feeder.held_out_outliers(outliers.HELD_OUT, loading.class_names)
+        keras = import_keras()
+        train_set, val_set = loading.training.result(), loading.validation.result()
         for name, part in (("train", train_set), ("validation", val_set)):
             if part.skipped:
                 say(f"Warning: {name}: {describe_skipped(part.skipped)}")
-        if state and state["class_names"] != train_set.class_names:
-            raise DigitcliError(f"cannot resume: {files.resume_state} was trained on other classes")
-        mixed_in = outliers.REPEATS * outliers.outlier_count(len(train_set.y), outlier_share)
+        mixed_in = outliers.REPEATS * outliers.outlier_count(loading.listed, outlier_share)
         printed = outliers.printed_count(len(train_set.y), train_set.class_names, outlier_share)
         say(f"Data: {len(train_set.y)} training and {len(val_set.y)} validation images, "
             f"{len(train_set.class_names)} classes ({', '.join(train_set.class_names)})"
             + (f"; {mixed_in} generated outliers ({', '.join(outliers.kinds_for(train_set.class_names))}) "
                "mixed into each epoch" if mixed_in else "")
             + (f", and {printed} printed digits in the same fonts" if printed else ""))
-        feeder.make_outliers(len(train_set.y), train_set.class_names)
-        feeder.prepare(done)  # the first epoch's copy, while the model is built and traced
-        held_out = feeder.held_out_outliers(outliers.HELD_OUT, train_set.class_names)
 
         keras.utils.set_random_seed(config.seed)
         make_deterministic(keras)
@@ -133,16 +137,26 @@ def train(config, say=print, extra_callbacks=()):
                        train_set.skipped + val_set.skipped, onnx_error)
 
 
+class Loading(NamedTuple):
+    """Images on their way from the worker: futures of LabelledImages, the class names, and
+    how many training images were listed (what the outliers' count follows)."""
+
+    training: Future
+    validation: Future
+    class_names: list
+    listed: int
+
+
 def load_splits(config, files, feeder, say):
-    """Start loading the training and validation images in `feeder`'s process (futures of
-    LabelledImages): the user's validation/ folder, or a stratified hold-out of the training
-    images, recorded beside the model."""
+    """Start loading the training and validation images in `feeder`'s process: the user's
+    validation/ folder, or a stratified hold-out of the training images, recorded beside the
+    model. A Loading."""
     layout = splits.find_layout(config.data_dir)
     if layout.validation is not None:
         files.split.unlink(missing_ok=True)  # a split recorded by an earlier run no longer applies
         names, paths, labels = list_labelled(layout.train)
         validation = feeder.load(*list_labelled(layout.validation, names), layout.validation)
-        return feeder.load(names, paths, labels, layout.train, training=True), validation
+        return Loading(feeder.load(names, paths, labels, layout.train, training=True), validation, names, len(paths))
     splits.check_fraction(config.validation_split)
     names, paths, labels = list_labelled(layout.train)
     mask = splits.recorded_mask(splits.read_record(files), layout.train, paths, files.split) if config.resume else None
@@ -156,7 +170,7 @@ def load_splits(config, files, feeder, say):
         return feeder.load(names, [p for p, k in zip(paths, keep) if k], labels[keep], layout.train, training)
 
     validation = part(mask)  # the smaller set first: the first epoch's copy waits for both
-    return part(~mask, training=True), validation
+    return Loading(part(~mask, training=True), validation, names, int((~mask).sum()))
 
 
 def calibrate(model, files, val_set, held_out, say):
