@@ -12,6 +12,7 @@ import numpy as np
 
 from digitcli import artifacts, outliers, splits
 from digitcli.backend import device_description, import_keras
+from digitcli.cache import kept
 from digitcli.errors import DigitcliError
 from digitcli.feeder import Feeder
 from digitcli.folders import describe_skipped, list_labelled
@@ -75,7 +76,6 @@ def train(config, say=print, extra_callbacks=()):
         # when the cache holds the images and outliers, the copy is ready about when TensorFlow is
         feeder.make_outliers(loading.listed, loading.class_names)
         feeder.prepare(done)
-        held_out = feeder.held_out_outliers(outliers.HELD_OUT, loading.class_names)
         keras = import_keras()
         train_set, val_set = loading.training.result(), loading.validation.result()
         for name, part in (("train", train_set), ("validation", val_set)):
@@ -116,11 +116,12 @@ def train(config, say=print, extra_callbacks=()):
         classes = len(train_set.class_names)
         progress = epoch_progress(keras, epochs, steps_per_epoch, say)
         batches = epoch_batches(keras, feeder, done, epochs, config.batch_size, train_set.x.shape[1:], classes)
+        # outliers no epoch holds, for calibration: made here, where a first run would wait for the worker anyway
+        held_out = kept(outliers.make_outliers, outliers.HELD_OUT, train_set.class_names, config.seed + 1_000_003)
         model.fit(batches, steps_per_epoch=steps_per_epoch, initial_epoch=done, epochs=epochs,
                   validation_data=(to_model_input(val_set.x), one_hot(val_set.y, classes)),
                   validation_batch_size=config.batch_size, shuffle=False, verbose=0,
                   callbacks=[progress, saver, *extra_callbacks])
-        held_out = held_out.result()
         plotted = feeder.run(plot_history, files, history)  # matplotlib in the worker, beside what follows
 
         best = max(history, key=lambda h: h["val_accuracy"])
