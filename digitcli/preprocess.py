@@ -73,30 +73,73 @@ def without_ruling(ink):
     span = int(RULING_SPAN * min(small.shape))
     if not may_hold_line(mask, span):
         return ink
-    found = cv2.HoughLinesP(mask, 1, np.pi / 360, threshold=span // 2, minLineLength=span,
-                            maxLineGap=max(2, span // 27))
-    if found is None:
+    found = paper_lines(mask, span)
+    if not found:
         return ink
     cleaned = ink.copy()
-    for x1, y1, x2, y2 in (found.reshape(-1, 4) / scale).round().astype(int).tolist():
-        angle = np.degrees(np.arctan2(abs(y2 - y1), abs(x2 - x1)))
-        if RULING_TILT < angle < 90 - RULING_TILT:
-            continue
+    width = max(3, int(RULING_WIDTH * side))
+    peak = cv2.dilate(ink, np.ones((width, width), np.uint8))  # a line's darkest, if found a pixel or two off
+    for x1, y1, x2, y2 in (np.array(found) / scale).round().astype(int).tolist():
         centre, band = np.zeros(ink.shape, np.uint8), np.zeros(ink.shape, np.uint8)
         cv2.line(centre, (x1, y1), (x2, y2), 255, 1)
-        cv2.line(band, (x1, y1), (x2, y2), 255, max(3, int(RULING_WIDTH * side)))
-        level = np.median(ink[centre > 0])  # the line's own darkness: most of its length is no stroke
+        cv2.line(band, (x1, y1), (x2, y2), 255, width)
+        level = np.median(peak[centre > 0])  # the line's own darkness: most of its length is no stroke
         cleaned[(band > 0) & (ink <= max(RULING_KEEP * level, level + 0.15))] = 0.0  # darker strokes stay
     if cleaned.max() < MIN_CONTRAST:
         return ink
     return cleaned / cleaned.max()
 
 
+def paper_lines(mask, span):
+    """(x1, y1, x2, y2) of the straight lines in `mask` within RULING_TILT of horizontal or
+    vertical that are at least `span` long. A photographed line is blurred and slightly turned,
+    so the Hough transform finds it in collinear pieces: pieces of half that length or more
+    whose directions (within 2 degrees) and offsets (within the band cleared) agree are joined."""
+    found = cv2.HoughLinesP(mask, 1, np.pi / 360, threshold=span // 4, minLineLength=span // 2,
+                            maxLineGap=max(2, span // 27))
+    if found is None:
+        return []
+    centre = np.array(mask.shape[::-1], np.float64) / 2
+    pieces = sorted(p for p in (line_piece(segment, centre) for segment in found.reshape(-1, 4)) if p)
+    near = max(3.0, RULING_WIDTH * min(mask.shape))
+    lines, joined = [], set()
+    for i, (angle, offset, _) in enumerate(pieces):
+        if i in joined:
+            continue
+        group = [j for j, (a, o, _) in enumerate(pieces) if abs(a - angle) <= 2 and abs(o - offset) <= near]
+        joined.update(group)
+        along = np.concatenate([pieces[j][2] for j in group])
+        if along.max() - along.min() >= span:
+            direction = unit(np.mean([pieces[j][0] for j in group]))
+            base = centre + np.mean([pieces[j][1] for j in group]) * np.array([-direction[1], direction[0]])
+            lines.append((*(base + along.min() * direction), *(base + along.max() * direction)))
+    return lines
+
+
+def line_piece(segment, centre):
+    """(angle in degrees, offset from `centre`, the ends' positions along it) of a Hough
+    segment within RULING_TILT of horizontal (angle near 0) or vertical (near 90); else None."""
+    x1, y1, x2, y2 = segment.astype(np.float64)
+    angle = np.degrees(np.arctan2(y2 - y1, x2 - x1)) % 180  # 0..180: both ends give the same
+    if angle > 90 + RULING_TILT:
+        angle -= 180  # near-horizontal lines turned either way stay near 0
+    if RULING_TILT < abs(angle) < 90 - RULING_TILT:
+        return None
+    direction = unit(angle)
+    ends = np.array([[x1, y1], [x2, y2]]) - centre
+    return float(angle), float(ends[0] @ np.array([-direction[1], direction[0]])), ends @ direction
+
+
+def unit(degrees):
+    return np.array([np.cos(np.radians(degrees)), np.sin(np.radians(degrees))])
+
+
 def may_hold_line(mask, span):
-    """False when no line of `span` pixels within RULING_TILT of horizontal or vertical can be
-    in `mask`: such a line spans at least span x cos(RULING_TILT) columns (or rows) of ink. The
-    line search costs milliseconds; a digit drawn on a blank canvas skips it."""
-    least = span * np.cos(np.radians(RULING_TILT)) - 1
+    """False when `paper_lines` cannot find a line in `mask`: one of `span` pixels within
+    RULING_TILT of horizontal or vertical spans at least span x cos(RULING_TILT) columns (or
+    rows) of ink, less the spread of pieces joined. The search costs milliseconds; a digit
+    drawn on a blank canvas skips it."""
+    least = span * np.cos(np.radians(RULING_TILT)) - max(3.0, RULING_WIDTH * min(mask.shape))
     return any(extent(mask.any(axis)) >= least for axis in (0, 1))
 
 
