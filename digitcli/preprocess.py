@@ -94,13 +94,16 @@ def paper_lines(mask, span):
     """(x1, y1, x2, y2) of the straight lines in `mask` within RULING_TILT of horizontal or
     vertical that are at least `span` long. A photographed line is blurred and slightly turned,
     so the Hough transform finds it in collinear pieces: pieces of half that length or more
-    whose directions (within 2 degrees) and offsets (within the band cleared) agree are joined."""
+    whose directions (within 2 degrees) and offsets (within the band cleared) agree are joined.
+    A shorter line that runs from edge to edge of the image, where it cuts a corner of a turned
+    page, counts when it is parallel to one that runs across it."""
     found = cv2.HoughLinesP(mask, 1, np.pi / 360, threshold=span // 4, minLineLength=span // 2,
                             maxLineGap=max(2, span // 27))
     if found is None:
         return []
     centre = np.array(mask.shape[::-1], np.float64) / 2
-    pieces = sorted(p for p in (line_piece(segment, centre) for segment in found.reshape(-1, 4)) if p)
+    pieces = sorted((p for p in (line_piece(segment, centre) for segment in found.reshape(-1, 4)) if p),
+                    key=lambda piece: piece[:2])
     near = max(3.0, RULING_WIDTH * min(mask.shape))
     lines, joined = [], set()
     for i, (angle, offset, _) in enumerate(pieces):
@@ -109,11 +112,19 @@ def paper_lines(mask, span):
         group = [j for j, (a, o, _) in enumerate(pieces) if abs(a - angle) <= 2 and abs(o - offset) <= near]
         joined.update(group)
         along = np.concatenate([pieces[j][2] for j in group])
-        if along.max() - along.min() >= span:
-            direction = unit(np.mean([pieces[j][0] for j in group]))
-            base = centre + np.mean([pieces[j][1] for j in group]) * np.array([-direction[1], direction[0]])
-            lines.append((*(base + along.min() * direction), *(base + along.max() * direction)))
-    return lines
+        direction = unit(np.mean([pieces[j][0] for j in group]))
+        base = centre + np.mean([pieces[j][1] for j in group]) * np.array([-direction[1], direction[0]])
+        ends = np.concatenate([base + along.min() * direction, base + along.max() * direction])
+        lines.append((float(np.degrees(np.arctan2(direction[1], direction[0]))), along.max() - along.min(), ends))
+    across = [angle for angle, length, _ in lines if length >= span]
+    return [tuple(ends) for angle, length, ends in lines
+            if length >= span or (any(abs(angle - a) <= 2 for a in across) and edge_to_edge(ends, mask.shape, near))]
+
+
+def edge_to_edge(ends, shape, near):
+    """True when both ends of the line (x1, y1, x2, y2) lie within `near` pixels of the image's edges."""
+    h, w = shape
+    return all(min(x, y, w - 1 - x, h - 1 - y) <= near for x, y in (ends[:2], ends[2:]))
 
 
 def line_piece(segment, centre):

@@ -191,3 +191,18 @@ def test_a_long_straight_stroke_is_no_paper_line():
     ink = np.zeros((320, 320), np.float32)
     cv2.line(ink, (160, 40), (163, 280), 1.0, 14, cv2.LINE_AA)  # a 1 three quarters of the page tall
     assert np.array_equal(without_ruling(ink), ink)
+
+
+def test_a_line_cutting_a_corner_counts_only_beside_lines_that_run_across():
+    from digitcli.preprocess import RULING_SPAN, paper_lines
+
+    def page(starts):
+        mask = np.zeros((256, 256), np.uint8)
+        for x in starts:  # squared paper's vertical lines on a page turned 6 degrees
+            cv2.line(mask, (x, 0), (round(x - 255 * np.tan(np.radians(6))), 255), 255, 2)
+        return mask
+
+    span = int(RULING_SPAN * 256)
+    found = paper_lines(page([20, 70, 120, 170, 220]), span)
+    assert len(found) == 5 and min(max(x1, x2) for x1, _, x2, _ in found) < 25  # the corner's line too
+    assert paper_lines(page([20]), span) == []  # alone, it could be a stroke touching two edges
