@@ -112,10 +112,11 @@ def paper_lines(mask, span):
         group = [j for j, (a, o, _) in enumerate(pieces) if abs(a - angle) <= 2 and abs(o - offset) <= near]
         joined.update(group)
         along = np.concatenate([pieces[j][2] for j in group])
-        direction = unit(np.mean([pieces[j][0] for j in group]))
+        mean_angle = float(np.mean([pieces[j][0] for j in group]))
+        direction = unit(mean_angle)
         base = centre + np.mean([pieces[j][1] for j in group]) * np.array([-direction[1], direction[0]])
         ends = np.concatenate([base + along.min() * direction, base + along.max() * direction])
-        lines.append((float(np.degrees(np.arctan2(direction[1], direction[0]))), along.max() - along.min(), ends))
+        lines.append((mean_angle, along.max() - along.min(), ends))
     across = [angle for angle, length, _ in lines if length >= span]
     return [tuple(ends) for angle, length, ends in lines
             if length >= span or (any(abs(angle - a) <= 2 for a in across) and edge_to_edge(ends, mask.shape, near))]
