@@ -51,10 +51,10 @@ def to_mnist(image):
     if peak < MIN_CONTRAST:
         raise NoInkError("no ink found (blank or uniform image)")
     ink = without_ruling(np.clip(ink / peak, 0.0, 1.0))
-    mask = ink_mask(ink)
-    ys, xs = np.nonzero(mask)
-    ink = ink * (ink > 0.5 * otsu_level(ink))  # drop faint background noise, keep anti-aliasing
-    digit = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    level = otsu_level(ink)
+    left, top, width, height = cv2.boundingRect(ink_mask(ink, level))
+    ink = cv2.threshold(ink, 0.5 * level, 0, cv2.THRESH_TOZERO)[1]  # drop faint background noise, keep anti-aliasing
+    digit = ink[top:top + height, left:left + width]
     return centre_by_mass(fit_box(typical_width(digit)))
 
 
@@ -224,16 +224,33 @@ def frame(gray):
 
 
 def border_level(gray):
-    """The background brightness, read off the image's outer frame."""
-    return float(np.median(frame(gray)))
+    """The background brightness, read off the image's outer frame: its median."""
+    edge = np.sort(frame(gray))
+    middle = len(edge) // 2
+    return float(edge[middle] if len(edge) % 2 else (edge[middle - 1] + edge[middle]) / edge.dtype.type(2))
+
+
+def spread(values, low=5, high=95):
+    """The `high` minus the `low` percentile of a vector, as np.percentile's linear method
+    gives them (its own call costs 40 us, a tenth of to_mnist on a small image)."""
+    ordered = np.sort(values)
+    return percentile(ordered, high) - percentile(ordered, low)
+
+
+def percentile(ordered, q):
+    """np.percentile(values, q) (linear method) of a sorted vector: the same arithmetic."""
+    at = (len(ordered) - 1) * (q / 100)
+    below = int(at)
+    a, b = ordered[below], ordered[min(below + 1, len(ordered) - 1)]
+    t, step = at - below, float(b - a)
+    return float(a) + step * t if t < 0.5 else float(b) - step * (1 - t)
 
 
 def ink_is_dark(gray):
     """Dark ink on light paper? On evenly lit paper the frame is on the light side of Otsu's
     split. Under uneven light Otsu splits light from shadow instead, so there the sign of the
     strongest departure from the local background (the median of half the image) tells."""
-    low, high = np.percentile(frame(gray), [5, 95])
-    if high - low <= UNEVEN:
+    if spread(frame(gray)) <= UNEVEN:
         return border_level(gray) > otsu_level(gray)
     small = at_most(gray, BACKGROUND_SIDE)
     window = max(3, min(small.shape) // 2) | 1
@@ -285,15 +302,17 @@ def otsu_level(ink):
     return level / 255.0
 
 
-def ink_mask(ink):
-    """Pixels that are ink: above Otsu's level; on large images, without specks (connected
+def ink_mask(ink, level):
+    """Pixels that are ink: above `level` (Otsu's); on large images, without specks (connected
     pieces smaller than SPECK of the largest), however thin the strokes."""
-    mask = (ink > otsu_level(ink)).astype(np.uint8)
+    mask = (ink > level).astype(np.uint8)
     if min(mask.shape) >= 3 * SIZE:
         count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        areas = stats[1:, cv2.CC_STAT_AREA]
+        areas = stats[:, cv2.CC_STAT_AREA]
         if count > 2:
-            mask = np.isin(labels, 1 + np.flatnonzero(areas >= SPECK * areas.max())).astype(np.uint8)
+            kept = areas >= SPECK * areas[1:].max()
+            kept[0] = False  # the background
+            mask = kept.astype(np.uint8)[labels]
     return mask
 
 
@@ -313,9 +332,10 @@ def typical_width(digit):
 
 def stroke_width(mask):
     """Mean stroke width of a binary mask: twice its area over its outline's length."""
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    mask = mask.astype(np.uint8)
+    contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     outline = sum(cv2.arcLength(c, True) for c in contours)
-    return 2.0 * mask.sum() / max(outline, 1.0)
+    return 2.0 * cv2.countNonZero(mask) / max(outline, 1.0)
 
 
 def fit_box(digit):

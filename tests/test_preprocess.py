@@ -3,11 +3,14 @@
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from data_tools.drawings import make_drawing
 from data_tools.stress import photographed
 from digitcli.augment import random_affine
-from digitcli.preprocess import NoInkError, to_mnist
+from digitcli.preprocess import NoInkError, border_level, frame, ink_mask, spread, to_mnist
 
 
 def test_mnist_style_images_come_through_unchanged(mnist):
@@ -206,3 +209,28 @@ def test_a_line_cutting_a_corner_counts_only_beside_lines_that_run_across():
     found = paper_lines(page([20, 70, 120, 170, 220]), span)
     assert len(found) == 5 and min(max(x1, x2) for x1, _, x2, _ in found) < 25  # the corner's line too
     assert paper_lines(page([20]), span) == []  # alone, it could be a stroke touching two edges
+
+
+# What the frame of a 0..1 float image holds: any values, and the uint8 levels files give.
+frames = st.one_of(arrays(np.float32, st.integers(4, 800), elements=st.floats(0, 1, width=32)),
+                   arrays(np.uint8, st.integers(4, 800)).map(lambda v: (v / 255).astype(np.float32)))
+
+
+@given(frames)
+def test_frame_statistics_are_numpys_to_the_last_bit(values):
+    """spread and border_level stand in for np.percentile and np.median on the hot path:
+    the same numbers exactly, so no image's preprocessing changes."""
+    low, high = np.percentile(values, [5, 95])
+    assert spread(values) == high - low
+    image = values[:len(values) // 4 * 4].reshape(4, -1)
+    assert border_level(image) == float(np.median(frame(image)))
+
+
+def test_specks_leave_the_ink_mask_and_every_stroke_stays():
+    ink = np.zeros((120, 120), np.float32)
+    cv2.line(ink, (20, 20), (100, 100), 1.0, 6)
+    cv2.line(ink, (20, 100), (50, 70), 1.0, 3)  # a thinner stroke apart from the first
+    ink[5, 110] = ink[110, 5] = 1.0  # specks
+    mask = ink_mask(ink, 0.5)
+    assert mask.dtype == np.uint8 and mask[5, 110] == 0 and mask[110, 5] == 0
+    assert mask[60, 60] == 1 and mask[85, 35] == 1
