@@ -12,7 +12,6 @@ import numpy as np
 
 from digitcli import artifacts, outliers, splits
 from digitcli.backend import device_description, import_keras
-from digitcli.cache import kept
 from digitcli.errors import DigitcliError
 from digitcli.feeder import Feeder
 from digitcli.folders import describe_skipped, list_labelled
@@ -76,6 +75,8 @@ def train(config, say=print, extra_callbacks=()):
         # when the cache holds the images and outliers, the copy is ready about when TensorFlow is
         feeder.make_outliers(loading.listed, loading.class_names)
         feeder.prepare(done)
+        # outliers no epoch holds, for calibration: made in the worker while the first epoch trains
+        held_out = feeder.outliers_apart(outliers.HELD_OUT, loading.class_names, config.seed + 1_000_003)
         keras = import_keras()
         train_set, val_set = loading.training.result(), loading.validation.result()
         for name, part in (("train", train_set), ("validation", val_set)):
@@ -116,8 +117,6 @@ def train(config, say=print, extra_callbacks=()):
         classes = len(train_set.class_names)
         progress = epoch_progress(keras, epochs, steps_per_epoch, say)
         batches = epoch_batches(keras, feeder, done, epochs, config.batch_size, train_set.x.shape[1:], classes)
-        # outliers no epoch holds, for calibration: made here, where a first run would wait for the worker anyway
-        held_out = kept(outliers.make_outliers, outliers.HELD_OUT, train_set.class_names, config.seed + 1_000_003)
         model.fit(batches, steps_per_epoch=steps_per_epoch, initial_epoch=done, epochs=epochs,
                   validation_data=(to_model_input(val_set.x), one_hot(val_set.y, classes)),
                   validation_batch_size=config.batch_size, shuffle=False, verbose=0,
@@ -127,7 +126,7 @@ def train(config, say=print, extra_callbacks=()):
         best = max(history, key=lambda h: h["val_accuracy"])
         # the best epoch's network, for calibration and export: the one in memory when it is the last
         best_model = model if best is history[-1] else artifacts.load_keras_model(files.h5)[0]
-        calibrate(best_model, files, val_set, held_out, say)
+        calibrate(best_model, files, val_set, held_out.result(), say)
         onnx_error = None
         try:
             artifacts.export_onnx(files, best_model)
