@@ -1,9 +1,9 @@
 """Time `digitcli train` spends outside its epochs, against a baseline revision side by side.
 
-Each round runs the default command (12 epochs) from this tree, with an empty cache of
-generated images (a first run) and with the cache its earlier runs filled, and, with
---baseline, from REV (a temporary worktree), alternating. Outside = wall time of the whole command minus the
-epochs' own seconds (from NAME.history.json); "first-epoch extra" is how much longer the
+Each round runs the default command (12 epochs) from this tree and, with --baseline, from
+REV (a temporary worktree), each with an empty cache of generated and decoded images (a
+first run) and with the cache its own earlier run filled, alternating. Outside = wall time of
+the whole command minus the epochs' own seconds (from NAME.history.json); "first-epoch extra" is how much longer the
 first epoch took than the median of the others (tracing the model, and any wait for data),
 reported so that time moved into the first epoch is not hidden.
 
@@ -54,11 +54,14 @@ def main():
     data_dir = Path(args.data_dir).resolve()
     with (checked_out(args.baseline) if args.baseline else contextlib.nullcontext()) as baseline, \
             tempfile.TemporaryDirectory() as kept:
-        # this tree twice: with an empty cache (a first run), and with the one its first run filled
-        trees = {"this tree, first run": (REPO, None), "this tree, later runs": (REPO, kept),
-                 **({f"baseline {args.baseline}": (baseline, kept)} if args.baseline else {})}
+        # each tree twice: with an empty cache (a first run), and with the one its own earlier run filled
+        sources = {"this tree": REPO, **({f"baseline {args.baseline}": baseline} if args.baseline else {})}
+        trees = {}
+        for name, tree in sources.items():
+            cache = Path(kept, name.replace(" ", "-"))
+            one_run(tree, data_dir, 1, cache)  # fills it: the outliers depend on the images, not the epochs
+            trees.update({f"{name}, first run": (tree, None), f"{name}, later runs": (tree, cache)})
         results = {label: [] for label in trees}
-        one_run(REPO, data_dir, 1, kept)  # fills the cache: the outliers depend on the images, not the epochs
         for _ in range(args.rounds):
             for label, (tree, cache) in trees.items():
                 with tempfile.TemporaryDirectory() as empty:
