@@ -1,9 +1,9 @@
 """Generated and decoded images kept between runs.
 
 What `outliers.make_outliers` and `outliers.printed_digits` make for given arguments is
-always the same, and takes seconds (4.4 s for the outliers of 60,000 MNIST images, 0.8 s for
-their printed digits, 1.3 s for the held-out ones); so is a large folder's images in MNIST
-form while none of its files changes (1.8 s for MNIST's 70,000 PNGs, on the cores TensorFlow's
+always the same, and takes seconds (3.0 s for the outliers of 60,000 MNIST images, 0.4 s for
+their printed digits, 1.0 s for the held-out ones); so is a large folder's images in MNIST
+form while none of its files changes (2.4 s for MNIST's 70,000 PNGs, on the cores TensorFlow's
 import needs). `train`, `evaluate` and `convert` keep them in the cache folder: $DIGITCLI_CACHE,
 else $XDG_CACHE_HOME/digitcli, else ~/.cache/digitcli. A kept result is keyed by the
 arguments (for a folder: each file's path, size and modification time) and by everything that

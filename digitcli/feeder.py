@@ -77,7 +77,7 @@ class Feeder:
     def make_outliers(self, training_images, class_names):
         """Generate the outliers the epochs mix in (as many as `training_images` calls for) in
         this process, now, before it imports TensorFlow, while the worker reads the images
-        (3.3 s of work for 60,000 MNIST images in a first run; read from the cache after). Two
+        (3.0 s of work for 60,000 MNIST images in a first run; read from the cache after). Two
         halves with seeds of their own: the outliers earlier versions made, one half of them in
         the worker."""
         total = outlier_count(training_images, self.outlier_share)
