@@ -25,6 +25,7 @@ RULING_WIDTH = 0.03  # the band cleared along each line, as a share of the image
 RULING_MIN_SIDE = 128  # smaller images are not looked at for lines (a photo of a page is larger)
 RULING_SEARCH_SIDE = 256  # pixels on the longer side of the copy lines are looked for on
 RULING_KEEP = 1.4  # within the band, ink this many times darker than the line is a stroke crossing it
+RULING_QUANTILE = 25  # a line's darkness: this percentile along it (a stroke may run along up to 3/4 of it)
 
 
 class NoInkError(ValueError):
@@ -83,7 +84,7 @@ def without_ruling(ink):
         centre, band = np.zeros(ink.shape, np.uint8), np.zeros(ink.shape, np.uint8)
         cv2.line(centre, (x1, y1), (x2, y2), 255, 1)
         cv2.line(band, (x1, y1), (x2, y2), 255, width)
-        level = np.median(peak[centre > 0])  # the line's own darkness: most of its length is no stroke
+        level = np.percentile(peak[centre > 0], RULING_QUANTILE)  # the line's own darkness, where no stroke is
         cleaned[(band > 0) & (ink <= max(RULING_KEEP * level, level + 0.15))] = 0.0  # darker strokes stay
     if cleaned.max() < MIN_CONTRAST:
         return ink

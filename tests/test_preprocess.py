@@ -188,6 +188,24 @@ def test_a_photographed_margin_line_found_in_pieces_is_taken_out_whole(mnist, mo
     assert (cleaned[ink > 0.7] > 0).mean() > 0.97  # the strokes stay
 
 
+def test_a_stroke_running_along_most_of_a_grid_line_stays(mnist):
+    """A 9 whose stem runs down a squared page's line for two thirds of its length: the
+    line's own darkness is read where the stroke is not, so the stem is not cleared with it."""
+    def page(grid):
+        paper = np.full((320, 320, 3), (236, 241, 244), np.float32)
+        for at in range(20, 320, 45) if grid else ():
+            cv2.line(paper, (0, at), (320, at), (225, 195, 150), 2, cv2.LINE_AA)
+            cv2.line(paper, (at, 0), (at, 320), (225, 195, 150), 2, cv2.LINE_AA)
+        ink = np.zeros((320, 320), np.float32)
+        cv2.ellipse(ink, (160, 140), (45, 50), 0, 0, 360, 1.0, 9, cv2.LINE_AA)
+        cv2.line(ink, (200, 95), (200, 305), 1.0, 9, cv2.LINE_AA)  # along the line at x = 200
+        paper = paper * (1 - ink[..., None]) + np.array((140, 50, 25), np.float32) * ink[..., None]
+        return paper.astype(np.uint8)
+
+    on_grid, on_plain = to_mnist(page(True)) > 127, to_mnist(page(False)) > 127
+    assert (on_grid & on_plain).sum() / (on_grid | on_plain).sum() >= 0.8
+
+
 def test_a_long_straight_stroke_is_no_paper_line():
     from digitcli.preprocess import without_ruling
 
