@@ -44,10 +44,6 @@ def _add_outliers(made):
     _outliers = np.concatenate([_outliers, made])
 
 
-def _outliers_apart(count, names, seed):
-    return kept(make_outliers, count, names, seed)
-
-
 def _epoch(augment, seed, epoch):
     return epoch_copy(*_training_set, augment, seed, epoch, np.tile(_outliers, (REPEATS, 1, 1)))
 
@@ -88,7 +84,7 @@ class Feeder:
     def outliers_apart(self, count, class_names, seed):
         """A future of `count` outliers no epoch holds, made in the worker after what was asked
         before (asked after the first epoch's copy: while that epoch trains)."""
-        return self.pool.submit(_outliers_apart, count, class_names, seed)
+        return self.run(kept, make_outliers, count, class_names, seed)
 
     def run(self, function, *args):
         """A future of `function(*args)` in the worker, after what was asked before (picklable)."""
