@@ -10,7 +10,10 @@ is a thread, and the import it would have overlapped costs nothing.
 
 import dataclasses
 import multiprocessing
+import os
+import shutil
 import sys
+import tempfile
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
@@ -26,16 +29,21 @@ _training_set = None  # in the worker: the training images and labels the epochs
 _outliers = None  # in the worker: the generated outliers mixed into every epoch
 
 
-def _load(names, paths, labels, origin, training, outlier_share, seed):
+def _load(names, paths, labels, origin, training):
     global _training_set, _outliers
     images = load_listed(names, paths, labels, origin=origin)
     if training:
-        printed_x, printed_y = kept(printed_digits, printed_count(len(images.y), names, outlier_share), seed)
-        _training_set = np.concatenate([images.x, printed_x]), np.concatenate([images.y, printed_y])
+        _training_set = images.x, images.y
         _outliers = np.zeros((0, 28, 28), np.uint8)
         # the images stay here for the epochs: sending them back cost the worker 0.8 s for MNIST
         images = dataclasses.replace(images, x=images.x[:0])
     return images
+
+
+def _add_printed(x, y):
+    """Add printed digits `x` labelled `y` to the training images."""
+    global _training_set
+    _training_set = np.concatenate([_training_set[0], x]), np.concatenate([_training_set[1], y])
 
 
 def _add_outliers(made):
@@ -44,8 +52,21 @@ def _add_outliers(made):
     _outliers = np.concatenate([_outliers, made])
 
 
-def _epoch(augment, seed, epoch):
-    return epoch_copy(*_training_set, augment, seed, epoch, np.tile(_outliers, (REPEATS, 1, 1)))
+def _make_outliers(count, class_names, seed):
+    _add_outliers(kept(make_outliers, count, class_names, seed))
+
+
+def _epoch(augment, seed, epoch, folder):
+    """Epoch `epoch`'s images and labels, the images as a file in `folder` where it can be
+    written: through the result pipe MNIST's 67 MB cost the worker 0.3-0.8 s, and the main
+    process its GIL while it unpickled them."""
+    images, labels = epoch_copy(*_training_set, augment, seed, epoch, np.tile(_outliers, (REPEATS, 1, 1)))
+    path = os.path.join(folder, f"epoch-{epoch}.npy")
+    try:
+        np.save(path, images)
+    except OSError:  # a full disk: the pipe still works
+        return images, labels
+    return path, labels
 
 
 def worker():
@@ -63,23 +84,30 @@ class Feeder:
         """`outlier_share`: how many outliers (`digitcli.outliers`) to generate, as a share of
         the training images; each epoch mixes them in REPEATS times."""
         self.augment, self.seed, self.outlier_share, self.pending = augment, seed, outlier_share, {}
+        self.folder = tempfile.mkdtemp(prefix="digitcli-epochs-")  # each epoch's images, on their way
         self.pool = worker()
 
     def load(self, names, paths, labels, origin, training=False):
         """A future of the LabelledImages; the `training` set's images stay in the worker for the
         epochs (its `x` comes back empty)."""
-        return self.pool.submit(_load, names, paths, labels, str(origin), training, self.outlier_share, self.seed)
+        return self.pool.submit(_load, names, paths, labels, str(origin), training)
 
-    def make_outliers(self, training_images, class_names):
-        """Generate the outliers the epochs mix in (as many as `training_images` calls for) in
-        this process, now, before it imports TensorFlow, while the worker reads the images
-        (3.0 s of work for 60,000 MNIST images in a first run; read from the cache after). Two
-        halves with seeds of their own: the outliers earlier versions made, one half of them in
-        the worker."""
+    def generate(self, training_images, class_names):
+        """Generate what the epochs mix in beside the training images, as many as
+        `training_images` calls for: outliers, in two halves with seeds of their own, the first
+        in the worker after the images, the second in this process, now, before it imports
+        TensorFlow; and for the ten digits printed ones, here too (4 s of work for 60,000 MNIST
+        images in a first run, shared so that both processes are ready about together; read
+        from the cache after)."""
         total = outlier_count(training_images, self.outlier_share)
-        for count, seed in ((total // 2, self.seed), (total - total // 2, self.seed + 500_009)):
-            if count:
-                self.pool.submit(_add_outliers, kept(make_outliers, count, class_names, seed))
+        first, second = total // 2, total - total // 2
+        if first:
+            self.pool.submit(_make_outliers, first, class_names, self.seed)
+        printed = printed_count(training_images, class_names, self.outlier_share)
+        if printed:
+            self.pool.submit(_add_printed, *kept(printed_digits, printed, self.seed))
+        if second:
+            self.pool.submit(_add_outliers, kept(make_outliers, second, class_names, self.seed + 500_009))
 
     def outliers_apart(self, count, class_names, seed):
         """A future of `count` outliers no epoch holds, made in the worker after what was asked
@@ -93,17 +121,22 @@ class Feeder:
     def prepare(self, epoch):
         """Start making `epoch`'s copy (after the loads asked for so far)."""
         if epoch not in self.pending:
-            self.pending[epoch] = self.pool.submit(_epoch, self.augment, self.seed, epoch)
+            self.pending[epoch] = self.pool.submit(_epoch, self.augment, self.seed, epoch, self.folder)
 
     def get(self, epoch, prefetch_next=True):
         """`epoch`'s images (uint8) and labels; starts on the next epoch's."""
         self.prepare(epoch)
         if prefetch_next:
             self.prepare(epoch + 1)
-        return self.pending.pop(epoch).result()
+        images, labels = self.pending.pop(epoch).result()
+        if isinstance(images, str):
+            path, images = images, np.load(images)
+            os.unlink(path)
+        return images, labels
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.pool.shutdown(cancel_futures=True)
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -73,7 +73,7 @@ def train(config, say=print, extra_callbacks=()):
             raise DigitcliError(f"cannot resume: {files.resume_state} was trained on other classes")
         # the outliers and the first epoch's copy are under way before TensorFlow's import:
         # when the cache holds the images and outliers, the copy is ready about when TensorFlow is
-        feeder.make_outliers(loading.listed, loading.class_names)
+        feeder.generate(loading.listed, loading.class_names)
         feeder.prepare(done)
         # outliers no epoch holds, for calibration: made in the worker while the first epoch trains
         held_out = feeder.outliers_apart(outliers.HELD_OUT, loading.class_names, config.seed + 1_000_003)
@@ -83,7 +83,7 @@ def train(config, say=print, extra_callbacks=()):
             if part.skipped:
                 say(f"Warning: {name}: {describe_skipped(part.skipped)}")
         mixed_in = outliers.REPEATS * outliers.outlier_count(loading.listed, outlier_share)
-        printed = outliers.printed_count(len(train_set.y), train_set.class_names, outlier_share)
+        printed = outliers.printed_count(loading.listed, train_set.class_names, outlier_share)
         say(f"Data: {len(train_set.y)} training and {len(val_set.y)} validation images, "
             f"{len(train_set.class_names)} classes ({', '.join(train_set.class_names)})"
             + (f"; {mixed_in} generated outliers ({', '.join(outliers.kinds_for(train_set.class_names))}) "
