@@ -96,7 +96,7 @@ def save_model_h5(model, path, meta):
 
 
 def update_h5_meta(path, **changes):
-    """Add or change metadata entries of a weights file, atomically."""
+    """Add or change metadata entries of a weights file, atomically; the new file's SHA-256."""
     import shutil
 
     import h5py
@@ -106,6 +106,16 @@ def update_h5_meta(path, **changes):
         shutil.copyfile(path, tmp)
         with h5py.File(tmp, "a") as f:
             f.attrs[META_ATTR] = json.dumps({**meta, **changes})
+        return sha256(tmp)
+
+
+def update_meta(files, **changes):
+    """Add or change metadata entries of NAME.h5, and of its ONNX export's record when that
+    matches the .h5 as it was (the network is the same, so the export stays usable)."""
+    paired = onnx_in_step(files)
+    h5_sha256 = update_h5_meta(files.h5, **changes)
+    if paired is not None:
+        write_json(files.onnx_meta, {**paired, **changes, "h5_sha256": h5_sha256})
 
 
 def read_h5_meta(path):

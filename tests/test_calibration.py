@@ -60,6 +60,18 @@ def test_training_stores_a_temperature_that_evaluate_applies(trained, digits_tre
     assert (tmp_path / "calibration.png").stat().st_size > 10000
 
 
+def test_a_new_temperature_keeps_the_export_paired_only_where_it_was(copy_model):
+    files = artifacts.ModelFiles(copy_model)
+    artifacts.update_meta(files, temperature=0.7)
+    assert artifacts.read_h5_meta(copy_model)["temperature"] == 0.7
+    assert artifacts.onnx_in_step(files)["temperature"] == 0.7  # paired with the new .h5, no export again
+    files.onnx.write_bytes(files.onnx.read_bytes() + b"\0")  # an export that no longer matches
+    artifacts.update_meta(files, temperature=0.8)
+    assert artifacts.read_h5_meta(copy_model)["temperature"] == 0.8
+    assert artifacts.onnx_in_step(files) is None
+    assert json.loads(files.onnx_meta.read_text())["temperature"] == 0.7  # its record untouched
+
+
 def test_model_without_a_temperature_still_loads_and_predicts(copy_model, digits_tree):
     with h5py.File(copy_model, "a") as f:  # as written before calibration existed
         meta = json.loads(f.attrs["digitcli"])
