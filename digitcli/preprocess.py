@@ -17,6 +17,7 @@ WIDTH_SIDE = 80  # stroke widths are measured and changed with the digit this ma
 TYPICAL_WIDTH = 8.8  # MNIST's median stroke width at that size
 SPECK = 0.02  # ink pieces smaller than this share of the largest piece are noise
 UNEVEN = 0.08  # a background (or frame) whose brightness spreads more than this is lit unevenly
+FLAT = 0.02  # paper (or ink) whose brightness spreads less than this is lit evenly
 WORK_SIDE = 1024  # larger images (phone photos) are reduced to this many pixels on their longer side first
 RULING_SPAN = 0.9  # a paper's printed lines run across this share of the image, at least; a digit's strokes do not
 RULING_TILT = 10  # degrees from horizontal or vertical a photographed line may be turned
@@ -41,10 +42,11 @@ def to_mnist(image):
     if image.dtype not in (np.uint8, np.uint16, np.float32):  # what OpenCV resizes and converts
         image = image.astype(np.float32)
     gray = to_gray(at_most(image, WORK_SIDE))
-    dark = ink_is_dark(gray)
+    even = max(gray.shape) >= BACKGROUND_SIDE and two_toned(gray)  # no uneven light, whatever the frame says
+    dark = ink_is_dark(gray, even)
     if dark:
         gray = 1.0 - gray
-    paper = paper_level(gray)
+    paper = border_level(gray) if even else paper_level(gray)
     ink = gray - paper
     if dark and np.ndim(paper):  # paper under uneven light: ink contrast scales with the light falling on it
         ink = ink * (1.0 - paper.min()) / np.maximum(1.0 - paper, 0.05)
@@ -247,12 +249,28 @@ def percentile(ordered, q):
     return float(a) + step * t if t < 0.5 else float(b) - step * (1 - t)
 
 
-def ink_is_dark(gray):
+def two_toned(gray):
+    """True when the image is ink of one brightness on paper of another, as a canvas drawing or
+    a clean scan is: away from Otsu's split, each side is of one brightness (a side with
+    strokes too thin to have an inside says nothing). Such an image is lit evenly however its
+    frame looks: fat strokes running off the edges make a frame spread as uneven light would."""
+    small = at_most(gray, BACKGROUND_SIDE)
+    bright = small > otsu_level(small)
+    kernel = np.ones((3, 3), np.uint8)
+    sides = [small[cv2.erode(side.astype(np.uint8), kernel) > 0] for side in (bright, ~bright)]
+    sides = [side for side in sides if len(side)]
+    return bool(sides) and all(spread(side) <= FLAT for side in sides)
+
+
+def ink_is_dark(gray, even=False):
     """Dark ink on light paper? On evenly lit paper the frame is on the light side of Otsu's
-    split. Under uneven light Otsu splits light from shadow instead, so there the sign of the
-    strongest departure from the local background (the median of half the image) tells."""
+    split; where ink covers much of the frame of an `even` (two-toned) image, the paper is the
+    larger side. Under uneven light Otsu splits light from shadow instead, so there the sign
+    of the strongest departure from the local background (the median of half the image) tells."""
     if spread(frame(gray)) <= UNEVEN:
         return border_level(gray) > otsu_level(gray)
+    if even:
+        return np.mean(gray > otsu_level(gray)) > 0.5
     small = at_most(gray, BACKGROUND_SIDE)
     window = max(3, min(small.shape) // 2) | 1
     departure = small - cv2.medianBlur(to_uint8(small), window).astype(np.float32) / 255

@@ -206,6 +206,17 @@ def test_a_stroke_running_along_most_of_a_grid_line_stays(mnist):
     assert (on_grid & on_plain).sum() / (on_grid | on_plain).sum() >= 0.8
 
 
+@pytest.mark.parametrize("centre", [(60, 100), (140, 20), (140, 260), (230, 140)])
+def test_a_fat_stroke_running_off_the_canvas_keeps_its_shape(centre):
+    """A 0 drawn with a fat marker and cut by one edge of the canvas: ink on the frame makes it
+    spread as uneven light would, yet the ring stays a ring, as it is with more paper around it
+    (once its hole was filled, or the paper taken for the ink)."""
+    canvas = np.full((280, 280), 255, np.uint8)
+    cv2.ellipse(canvas, centre, (60, 100), 0, 0, 360, 0, 44, cv2.LINE_AA)
+    with_margin = cv2.copyMakeBorder(canvas, 60, 60, 60, 60, cv2.BORDER_CONSTANT, value=255)
+    assert similarity(to_mnist(canvas), to_mnist(with_margin)) > 0.95
+
+
 def test_a_long_straight_stroke_is_no_paper_line():
     from digitcli.preprocess import without_ruling
 
