@@ -16,6 +16,7 @@ SHEAR = 0.10  # horizontal shear factor
 SHIFT_PX = 2.0
 PEN = 0.15  # share of images drawn with a thicker pen, and again with a thinner one
 BLUR = 0.10  # share of images scanned at low resolution
+MARKER = 0.10  # share of images drawn with a fat marker, whose loops and gaps stay closed once to_mnist thins its strokes
 
 
 def random_affine(images, rng):
@@ -40,7 +41,9 @@ def random_affine(images, rng):
 def pens_and_scanners(images, rng):
     """Imitate other pens and scanners: a share of the images get thicker strokes (grey
     dilation), a share thinner ones (erosion, where the digit survives it), a share are
-    reduced to 12-20 pixels and scaled back up (a blurry, low-resolution scan)."""
+    reduced to 12-20 pixels and scaled back up (a blurry, low-resolution scan), a share are
+    closed with a 3-5 pixel disc (a fat marker on a small digit fills its holes; `to_mnist`
+    brings its strokes back to MNIST's width, not the holes)."""
     out = images.copy()
     draw = rng.random(len(images))
     kernel = np.ones((2, 2), np.uint8)
@@ -54,6 +57,10 @@ def pens_and_scanners(images, rng):
         side = int(rng.integers(12, 21))
         small = cv2.resize(images[i], (side, side), interpolation=cv2.INTER_AREA)
         out[i] = cv2.resize(small, (28, 28), interpolation=cv2.INTER_LINEAR)
+    first = 2 * PEN + BLUR
+    for i in np.flatnonzero((draw >= first) & (draw < first + MARKER)):
+        side = int(rng.integers(3, 6))
+        out[i] = cv2.morphologyEx(images[i], cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
     return out
 
 

@@ -75,6 +75,18 @@ def test_augmentation_keeps_digits_recognisable_and_never_flips(mnist):
     assert np.array_equal(warped, random_affine(digits, np.random.default_rng(0)))
 
 
+def test_a_share_of_the_training_digits_is_drawn_with_a_fat_marker():
+    """A loop with a 3-5 pixel hole: the marker's 4 and 5 pixel discs close it (two of its three
+    sizes), no other pen or scanner does."""
+    from digitcli.augment import MARKER, pens_and_scanners
+
+    ring = np.zeros((28, 28), np.uint8)
+    cv2.circle(ring, (14, 14), 4, 255, 3)
+    out = pens_and_scanners(np.repeat(ring[None], 3000, 0), np.random.default_rng(0))
+    closed = np.mean(out[:, 14, 14] > 127)
+    assert 0.5 * MARKER < closed < 0.8 * MARKER
+
+
 def test_loading_a_batch_applies_the_same_preprocessing(mnist, tmp_path):
     """load_images checks the MNIST fast path for a whole batch at once: it must agree
     with to_mnist image by image, for MNIST files, inverted 28x28 files and blank ones."""
