@@ -102,7 +102,9 @@ def make_sets(count, source):
 
 def bench_unknown(weights_list, out, count=500, source=None):
     outlier_sets, no_ink, digit_sets = make_sets(count, source or locate_mnist_npz(REPO))
-    runs = {Path(w).name: measure(w, outlier_sets, digit_sets) for w in weights_list}
+    names = [Path(w).name for w in weights_list]
+    labels = names if len(set(names)) == len(names) else weights_list  # two folders' cnn-seed0.h5 stay apart
+    runs = {label: measure(w, outlier_sets, digit_sets) for label, w in zip(labels, weights_list)}
     hardest_picture(weights_list[0], outlier_sets, digit_sets, Path(out) / "unknown-hardest.png")
     summary = {"images_per_set": count, "not_scored": no_ink, "runs": runs, "mean": {}}
     for group in ("outliers", "digits"):
