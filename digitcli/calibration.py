@@ -10,6 +10,9 @@ here ends in a softmax, so log-probabilities serve as logits (they differ by a c
 per image, which the softmax ignores).
 """
 
+import importlib
+import threading
+
 import numpy as np
 
 BINS = 15
@@ -41,6 +44,12 @@ def nll(probabilities, labels, temperature):
     logits -= logits.max(axis=1, keepdims=True)
     log_norm = np.log(np.exp(logits).sum(axis=1))
     return float((log_norm - logits[np.arange(len(labels)), labels]).mean())
+
+
+def load_fitter_in_background():
+    """Start importing `fit_temperature`'s SciPy optimizer (0.3 s) in a daemon thread, so that
+    a training that calls it at its end finds it loaded."""
+    threading.Thread(target=importlib.import_module, args=("scipy.optimize",), daemon=True).start()
 
 
 def fit_temperature(probabilities, labels):

@@ -1,9 +1,7 @@
 """Train a model from DIR/train/<class>/ and DIR/validation/<class>/ folders."""
 
-import importlib
 import json
 import sys
-import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -12,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from digitcli import artifacts, outliers, splits
+from digitcli import artifacts, calibration, outliers, splits
 from digitcli.backend import device_description, import_keras
 from digitcli.errors import DigitcliError
 from digitcli.feeder import Feeder
@@ -120,8 +118,7 @@ def train(config, say=print, extra_callbacks=()):
         classes = len(train_set.class_names)
         progress = epoch_progress(keras, epochs, steps_per_epoch, say)
         batches = epoch_batches(keras, feeder, done, epochs, config.batch_size, train_set.x.shape[1:], classes)
-        # calibration's SciPy (0.3 s to import) loads while the epochs train, not after them
-        threading.Thread(target=importlib.import_module, args=("scipy.optimize",), daemon=True).start()
+        calibration.load_fitter_in_background()  # while the epochs train, not after them
         model.fit(batches, steps_per_epoch=steps_per_epoch, initial_epoch=done, epochs=epochs,
                   validation_data=(to_model_input(val_set.x), one_hot(val_set.y, classes)),
                   validation_batch_size=config.batch_size, shuffle=False, verbose=0,
